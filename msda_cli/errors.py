@@ -1,0 +1,9 @@
+"""One exception type for bad user input.
+
+`MsdaError` subclasses `ValueError` so library callers can catch the usual type; the
+command line turns it into one line on stderr and exit status 2.
+"""
+
+
+class MsdaError(ValueError):
+    """Bad input that the user can fix: unknown name, value out of range, missing file."""
