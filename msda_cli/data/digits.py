@@ -11,7 +11,7 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset, register_dataset
+from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset, int_option, register_dataset
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -39,8 +39,9 @@ def _digits_tensors(image_size: int):
 
 
 @register_dataset("digits")
-def digits(root=None, train: bool = True, augment: bool = True, image_size: int = 32, **_) -> LabeledDataset:
-    images, labels, train_idx, test_idx, mean, std = _digits_tensors(int(image_size))
+def digits(root=None, train: bool = True, augment: bool = True, image_size: int = 32) -> LabeledDataset:
+    image_size = int_option("digits", "image_size", image_size)
+    images, labels, train_idx, test_idx, mean, std = _digits_tensors(image_size)
     idx = train_idx if train else test_idx
     info = DatasetInfo(
         name="digits", num_classes=10, in_chans=1, image_size=int(image_size),

@@ -41,4 +41,14 @@ def build_model(name: str, num_classes: int, in_chans: int = 3, **kwargs) -> nn.
     return MODELS.lookup(name)(num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-from msda_cli.models import small  # noqa: E402,F401  (registers the architectures)
+# Importing the family modules registers their architectures.
+from msda_cli.models import (  # noqa: E402,F401
+    mlp,
+    preact_resnet,
+    pyramidnet,
+    resnet_cifar,
+    resnet_imagenet,
+    resnext,
+    small,
+    wide_resnet,
+)

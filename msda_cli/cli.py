@@ -1,0 +1,282 @@
+"""The `msda` command line: one thin function per command, delegating to the package.
+
+Bad input anywhere raises `MsdaError`; `main` turns it into one line on stderr and exit 2.
+"""
+
+from __future__ import annotations
+
+import json
+import sys
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from rich.console import Console
+from typing_extensions import Annotated
+
+from msda_cli.errors import MsdaError
+
+app = typer.Typer(
+    help="msda: train, attack, subsample and compare mixed-sample data augmentation methods.\n\n"
+    "Quick start: `msda train --recipe digits-mixup` then `msda report`.",
+    no_args_is_help=True,
+    pretty_exceptions_enable=False,
+    add_completion=False,
+)
+runs_app = typer.Typer(help="List, inspect and delete stored runs.", no_args_is_help=True)
+recipes_app = typer.Typer(help="List and show the recipes (the papers' settings).", no_args_is_help=True)
+app.add_typer(runs_app, name="runs")
+app.add_typer(recipes_app, name="recipes")
+
+# Outside a terminal (pipes, CI logs) rich would wrap tables at 80 columns; give them room.
+out = Console(width=None if sys.stdout.isatty() else 200)
+err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
+
+DbOption = Annotated[
+    Optional[Path],
+    typer.Option("--db", envvar="MSDA_DB", help="Results database (default results/msda.db)."),
+]
+FormatOption = Annotated[
+    str, typer.Option("--format", "-f", help="Output format: rich, markdown, latex, csv or json.")
+]
+
+
+def _list(text: Optional[str]) -> list[str]:
+    from msda_cli.config import split_list
+
+    return split_list(text)
+
+
+def _ints(text: Optional[str], name: str) -> list[int]:
+    try:
+        return [int(t) for t in _list(text)]
+    except ValueError:
+        raise MsdaError(f"{name} expects comma-separated integers, got {text!r}") from None
+
+
+def _progress():
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+
+    return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
+
+
+def _store(db: Optional[Path], create: bool = True):
+    from msda_cli.store import Store
+
+    return Store(db, create=create)
+
+
+# ----- train --------------------------------------------------------------------------
+@app.command()
+def train(
+    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Recipe name (see `msda recipes list`) or a YAML file.")] = None,
+    method: Annotated[Optional[str], typer.Option(help="Method(s), comma-separated: one run each.")] = None,
+    arch: Annotated[Optional[str], typer.Option(help="Architecture(s), comma-separated.")] = None,
+    seeds: Annotated[Optional[str], typer.Option(help="Seed(s), comma-separated, e.g. 0,1,2.")] = None,
+    epochs: Annotated[Optional[int], typer.Option(help="Train for this many epochs instead.")] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Override a recipe key, e.g. --set optim.lr=0.05 (repeatable).")] = None,
+    subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    cpu: Annotated[bool, typer.Option(help="Train on the CPU even if a GPU is present.")] = False,
+    db: DbOption = None,
+):
+    """Train one run per (method, arch, seed) of a recipe, storing metrics and checkpoints."""
+    from accelerate import Accelerator
+
+    from msda_cli.engine.launch import TrainRequest, train as train_runs
+
+    if resume is None and recipe is None:
+        raise MsdaError("give --recipe NAME (see `msda recipes list`) or --resume RUN_ID")
+    if resume is not None and (recipe or method or arch or seeds or set_ or subset or epochs):
+        raise MsdaError("--resume continues a run with its stored config; drop the other options")
+    req = None
+    if resume is None:
+        req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
+                           epochs=epochs, sets=list(set_ or []), data_dir=data_dir, subset_id=subset)
+        # Check everything before Accelerate starts (it may spawn a process group).
+        from msda_cli.engine.launch import resolve_configs
+
+        configs = resolve_configs(req)
+        precision = configs[0].precision
+    else:
+        precision = "no"
+    accelerator = Accelerator(mixed_precision=precision, cpu=cpu)
+    with _progress() as progress:
+        run_ids = train_runs(req, db, accelerator, progress=progress if accelerator.is_main_process else None,
+                             resume_id=resume)
+    if accelerator.is_main_process:
+        _print_runs(_store(db), run_ids, "rich", title="Finished runs")
+    accelerator.end_training()
+
+
+# ----- eval ---------------------------------------------------------------------------
+@app.command("eval")
+def eval_(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    dataset: Annotated[Optional[str], typer.Option(help="Evaluate on this data set's test split instead.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    db: DbOption = None,
+):
+    """Compute top-1, top-5, NLL and ECE (15 bins) of a run on the test split and store them."""
+    import torch
+    from torch.utils.data import DataLoader
+
+    from msda_cli.engine.checkpoint import load_run
+    from msda_cli.engine.evaluate import evaluate
+
+    store = _store(db, create=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    loaded = load_run(store, run_id, device=device, data_dir=data_dir, dataset=dataset)
+    loader = DataLoader(loaded.test_set, batch_size=loaded.config.eval_batch_size, shuffle=False)
+    metrics = evaluate(loaded.model, loader, device=device)
+    other = dataset is not None and dataset != json.loads(loaded.run.config)["dataset"]
+    prefix = f"{dataset}_" if other else ""
+    params = {"dataset": dataset or loaded.config.dataset, "epoch": loaded.epoch, "n_examples": len(loaded.test_set)}
+    store.add_metrics(loaded.run.id, "eval", [(prefix + k, v, None, params) for k, v in metrics.items()])
+    import pandas as pd
+
+    from msda_cli.render import print_frame
+
+    print_frame(pd.DataFrame([{"run": loaded.run.id, "dataset": params["dataset"], **metrics}]), "rich",
+                title=f"Evaluation of run {loaded.run.id}")
+
+
+# ----- runs ---------------------------------------------------------------------------
+def _runs_frame(store, run_ids=None):
+    import pandas as pd
+
+    runs = store.runs_frame()
+    if run_ids is not None:
+        runs = runs[runs["id"].isin(run_ids)]
+    finals = store.final_metrics_frame()
+    top1 = finals[(finals["kind"] == "eval") & (finals["metric"] == "top1")].sort_values("metric_at")
+    top1 = top1.drop_duplicates("run_id", keep="last").set_index("run_id")["value"]
+    epochs = runs["config"].map(lambda c: json.loads(c).get("epochs"))
+    return pd.DataFrame({
+        "id": runs["id"], "recipe": runs["recipe"], "dataset": runs["dataset"], "arch": runs["arch"],
+        "method": runs["method"], "seed": runs["seed"], "status": runs["status"],
+        "epochs": [f"{d}/{e}" for d, e in zip(runs["epochs_done"], epochs)],
+        "top1": runs["id"].map(top1), "created": runs["created_at"].astype(str).str[:19],
+    })
+
+
+def _print_runs(store, run_ids, fmt, title="Runs"):
+    from msda_cli.render import print_frame
+
+    print_frame(_runs_frame(store, run_ids), fmt, title=title, console=out)
+
+
+@runs_app.command("list")
+def runs_list(
+    status: Annotated[Optional[str], typer.Option(help="Only runs with this status (running, finished, failed, interrupted).")] = None,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """Every stored run with its status and final test top-1."""
+    from msda_cli.render import check_format, print_frame
+    from msda_cli.store.tables import RUN_STATUSES
+
+    check_format(fmt)
+    if status is not None and status not in RUN_STATUSES:
+        raise MsdaError(f"unknown status {status!r}; choose from: {', '.join(RUN_STATUSES)}")
+    store = _store(db)
+    frame = _runs_frame(store)
+    if status:
+        frame = frame[frame["status"] == status]
+    print_frame(frame, fmt, title=f"Runs in {store.path}", console=out)
+
+
+@runs_app.command("show")
+def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")], db: DbOption = None):
+    """A run's details, its config and its metrics."""
+    import pandas as pd
+
+    from msda_cli.render import print_frame
+
+    store = _store(db, create=False)
+    run = store.get_run(run_id)
+    for key in ("id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "epochs_done",
+                "created_at", "finished_at", "heartbeat_at", "pid", "host", "checkpoint", "subset_id",
+                "msda_version", "error"):
+        out.print(f"[bold]{key:>13}[/bold]  {getattr(run, key)}")
+    out.print("[bold]       config[/bold]")
+    out.print_json(run.config)
+    metrics = store.metrics(run.id)
+    if metrics:
+        frame = pd.DataFrame([{"kind": m.kind, "name": m.name, "epoch": m.epoch, "value": m.value,
+                               "params": m.params if m.params != "{}" else ""} for m in metrics])
+        final = frame[frame["epoch"].isna()]
+        per_epoch = frame[frame["epoch"].notna()]
+        if len(per_epoch):
+            wide = per_epoch.pivot_table(index="epoch", columns="name", values="value", aggfunc="last").reset_index()
+            wide["epoch"] = wide["epoch"].astype(int) + 1
+            print_frame(wide, "rich", title="Per-epoch metrics", console=out)
+        if len(final):
+            print_frame(final.drop(columns=["epoch"]), "rich", title="Final metrics", console=out)
+
+
+@runs_app.command("rm")
+def runs_rm(
+    run_ids: Annotated[List[str], typer.Argument(help="Run id(s) to delete, with their metrics and files.")],
+    force: Annotated[bool, typer.Option(help="Also delete runs that are still running.")] = False,
+    db: DbOption = None,
+):
+    """Delete runs: their rows, metrics, subsets and run folders."""
+    import shutil
+
+    store = _store(db, create=False)
+    runs = [store.get_run(r) for r in run_ids]  # all ids valid before anything is deleted
+    for run in runs:
+        if run.status == "running" and not force:
+            raise MsdaError(f"run {run.id} is running; stop it first or pass --force")
+    for run in runs:
+        store.delete_run(run.id)
+        shutil.rmtree(store.run_dir(run.id), ignore_errors=True)
+        out.print(f"deleted run {run.id} ({run.name})")
+
+
+# ----- recipes --------------------------------------------------------------------------
+@recipes_app.command("list")
+def recipes_list(fmt: FormatOption = "rich"):
+    """Every recipe with its data set, architecture, method and the paper table it reproduces."""
+    import pandas as pd
+
+    from msda_cli.config import list_recipe_names, read_recipe
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    rows = []
+    for name in list_recipe_names():
+        raw = read_recipe(name)
+        rows.append({"recipe": name, "dataset": raw.get("dataset", ""), "arch": raw.get("arch", ""),
+                     "method": raw.get("method", ""), "epochs": raw.get("epochs", ""),
+                     "reproduces": raw.get("paper_table", "")})
+    print_frame(pd.DataFrame(rows), fmt, title="Recipes", console=out)
+
+
+@recipes_app.command("show")
+def recipes_show(name: Annotated[str, typer.Argument(help="Recipe name or YAML file.")]):
+    """A recipe with its `extends:` bases merged in, as YAML."""
+    import yaml
+    from rich.syntax import Syntax
+
+    from msda_cli.config import read_recipe, recipe_path, validate
+
+    raw = read_recipe(name)
+    validate(raw, source=f"recipe {name}")
+    out.print(f"# {recipe_path(name)}", markup=False, highlight=False)
+    out.print(Syntax(yaml.safe_dump(raw, sort_keys=False), "yaml"))
+
+
+# ----- entry point -----------------------------------------------------------------------
+def main(argv: list[str] | None = None) -> None:
+    try:
+        app(args=argv, prog_name="msda")
+    except MsdaError as e:
+        err.print(f"msda: error: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    except KeyboardInterrupt:
+        err.print("msda: interrupted", markup=False)
+        sys.exit(130)

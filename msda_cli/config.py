@@ -1,0 +1,247 @@
+"""Recipes: YAML files validated by a pydantic schema, with `--set key=value` overrides.
+
+A recipe names a data set, an architecture, a method with its hyperparameters (`mixer`),
+the optimizer, the schedule and the run length. `method_defaults` holds per-method
+hyperparameters the recipe's paper used, so `--method gmix` on a CIFAR-100 recipe trains
+GMix with the paper's α rather than the recipe method's.
+"""
+
+from __future__ import annotations
+
+import copy
+import itertools
+from pathlib import Path
+from typing import Any, Literal, Optional
+
+import yaml
+from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+
+from msda_cli.errors import MsdaError
+
+RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+
+
+class Strict(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class OptimConfig(Strict):
+    name: Literal["sgd", "adam", "adamw"] = "sgd"
+    lr: float = Field(0.1, gt=0)
+    momentum: float = Field(0.9, ge=0, lt=1)
+    weight_decay: float = Field(5e-4, ge=0)
+    nesterov: bool = False
+    betas: tuple[float, float] = (0.9, 0.999)
+
+
+class ScheduleConfig(Strict):
+    name: Literal["cosine", "step", "constant"] = "cosine"
+    warmup_epochs: float = Field(0, ge=0)
+    milestones: list[int] = Field(default_factory=list)  # epochs at which step decays lr
+    gamma: float = Field(0.1, gt=0, le=1)  # step decay factor
+    min_lr: float = Field(0.0, ge=0)
+
+
+class DataConfig(Strict):
+    root: Optional[str] = None  # local copy of the data set (`--data-dir`)
+    augment: bool = True
+    workers: int = Field(2, ge=0)
+    options: dict[str, Any] = Field(default_factory=dict)  # passed to build_dataset (image_size, crop, ...)
+
+
+class Config(Strict):
+    name: str = ""
+    description: str = ""
+    paper_table: str = ""  # the paper table this recipe reproduces, e.g. "hmix-gmix Table 2"
+    dataset: str
+    data: DataConfig = Field(default_factory=DataConfig)
+    arch: str
+    model: dict[str, Any] = Field(default_factory=dict)  # passed to build_model
+    method: str = "vanilla"
+    mixer: dict[str, Any] = Field(default_factory=dict)  # hyperparameters of `method`
+    method_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
+    optim: OptimConfig = Field(default_factory=OptimConfig)
+    schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
+    epochs: int = Field(gt=0)
+    batch_size: int = Field(128, gt=0)
+    eval_batch_size: int = Field(256, gt=0)
+    seed: int = Field(0, ge=0)
+    precision: Literal["no", "fp16", "bf16"] = "no"
+    grad_clip: Optional[float] = Field(None, gt=0)
+    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints
+    channels_last: bool = False
+
+    @field_validator("name", "dataset", "arch", "method")
+    @classmethod
+    def _strip(cls, v: str) -> str:
+        return v.strip()
+
+
+# ----- loading --------------------------------------------------------------------
+def recipe_path(name_or_file: str) -> Path:
+    path = Path(name_or_file)
+    if path.suffix in (".yaml", ".yml") and path.is_file():
+        return path
+    candidate = RECIPES_DIR / f"{name_or_file}.yaml"
+    if candidate.is_file():
+        return candidate
+    if path.suffix in (".yaml", ".yml"):
+        raise MsdaError(f"recipe file {path} does not exist")
+    names = ", ".join(list_recipe_names())
+    raise MsdaError(f"unknown recipe {name_or_file!r}; choose from: {names} (or give a .yaml file)")
+
+
+def list_recipe_names() -> list[str]:
+    """Recipes a user can train; files starting with `_` are shared bases for `extends:`."""
+    return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
+
+
+def deep_merge(base: dict, over: dict) -> dict:
+    out = copy.deepcopy(base)
+    for key, value in over.items():
+        if isinstance(value, dict) and isinstance(out.get(key), dict):
+            out[key] = deep_merge(out[key], value)
+        else:
+            out[key] = copy.deepcopy(value)
+    return out
+
+
+def read_recipe(name_or_file: str, _seen: tuple = ()) -> dict:
+    """A recipe as a raw dict; `extends: BASE` merges the recipe over another one."""
+    path = recipe_path(name_or_file)
+    try:
+        raw = yaml.safe_load(path.read_text())
+    except yaml.YAMLError as e:
+        raise MsdaError(f"recipe {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    if not isinstance(raw, dict):
+        raise MsdaError(f"recipe {path} must be a mapping of keys to values")
+    base = raw.pop("extends", None)
+    if base is not None:
+        if base in _seen:
+            raise MsdaError(f"recipe {path}: `extends` forms a cycle through {base!r}")
+        raw = deep_merge(read_recipe(str(base), _seen + (base,)), raw)
+    raw["name"] = path.stem
+    return raw
+
+
+def validate(raw: dict, source: str = "recipe") -> Config:
+    """Validate a raw dict; the first problem becomes one MsdaError line."""
+    try:
+        return Config.model_validate(raw)
+    except ValidationError as e:
+        err = e.errors()[0]
+        where = ".".join(str(p) for p in err["loc"]) or "(top level)"
+        msg = err["msg"]
+        if err["type"] == "extra_forbidden":
+            parent = _model_at(err["loc"][:-1])
+            valid = ", ".join(sorted(parent.model_fields)) if parent else ""
+            msg = f"unknown key; valid keys here: {valid}"
+        raise MsdaError(f"{source}: {where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else "")) from None
+
+
+def _model_at(loc) -> type[BaseModel] | None:
+    model: type[BaseModel] = Config
+    for part in loc:
+        field = model.model_fields.get(str(part))
+        ann = getattr(field, "annotation", None)
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        else:
+            return None
+    return model
+
+
+# ----- overrides ------------------------------------------------------------------
+OPEN_DICTS = ("mixer", "model", "data.options", "method_defaults")
+
+
+def apply_set(raw: dict, assignments: list[str]) -> dict:
+    """Apply `key.sub=value` overrides (values parsed as YAML scalars). Unknown keys are errors."""
+    raw = copy.deepcopy(raw)
+    for item in assignments:
+        if "=" not in item:
+            raise MsdaError(f"--set expects key=value, got {item!r}")
+        key, text = item.split("=", 1)
+        key = key.strip()
+        try:
+            value = yaml.safe_load(text) if text.strip() else ""
+        except yaml.YAMLError:
+            value = text
+        _check_key(key)
+        node = raw
+        parts = key.split(".")
+        for part in parts[:-1]:
+            node = node.setdefault(part, {})
+            if not isinstance(node, dict):
+                raise MsdaError(f"--set {key}: {part} is not a section")
+        node[parts[-1]] = value
+    return raw
+
+
+def _check_key(key: str) -> None:
+    parts = key.split(".")
+    if any(key.startswith(prefix + ".") for prefix in OPEN_DICTS):
+        return
+    model: type[BaseModel] = Config
+    for i, part in enumerate(parts):
+        if part not in model.model_fields:
+            raise MsdaError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(_all_keys(model, '.'.join(parts[:i]))))}")
+        ann = model.model_fields[part].annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            model = ann
+        elif i < len(parts) - 1 and ".".join(parts[: i + 1]) not in OPEN_DICTS:
+            raise MsdaError(f"--set: {'.'.join(parts[:i + 1])} has no sub-keys")
+
+
+def _all_keys(model: type[BaseModel], prefix: str) -> list[str]:
+    out = []
+    for name, field in model.model_fields.items():
+        full = f"{prefix}.{name}" if prefix else name
+        ann = field.annotation
+        if isinstance(ann, type) and issubclass(ann, BaseModel):
+            out.extend(_all_keys(ann, full))
+        else:
+            out.append(full)
+    return out
+
+
+# ----- resolving one run's config -----------------------------------------------------
+def switch_method(raw: dict, method: str) -> dict:
+    """The recipe with another method: that method's defaults from `method_defaults`,
+    else no hyperparameters (the method's own defaults); label smoothing carries over."""
+    raw = copy.deepcopy(raw)
+    if method == raw.get("method"):
+        return raw
+    mixer = dict(raw.get("method_defaults", {}).get(method, {}))
+    if "smoothing" in raw.get("mixer", {}):
+        mixer.setdefault("smoothing", raw["mixer"]["smoothing"])
+    raw["method"], raw["mixer"] = method, mixer
+    return raw
+
+
+def split_list(text: str | None) -> list[str]:
+    return [t.strip() for t in text.split(",") if t.strip()] if text else []
+
+
+def expand(raw: dict, methods: list[str], archs: list[str], seeds: list[int]) -> list[dict]:
+    """One raw config per (method, arch, seed) combination."""
+    out = []
+    for method, arch, seed in itertools.product(methods or [raw.get("method", "vanilla")],
+                                                archs or [raw.get("arch")], seeds or [raw.get("seed", 0)]):
+        one = switch_method(raw, method)
+        one["arch"], one["seed"] = arch, seed
+        out.append(one)
+    return out
+
+
+def check_names(cfg: Config) -> None:
+    """Unknown dataset, architecture or method (or bad hyperparameters) before anything runs."""
+    from msda_cli.data import DATASETS
+    from msda_cli.mixing import build_mixer
+    from msda_cli.models import MODELS
+
+    DATASETS.lookup(cfg.dataset)
+    MODELS.lookup(cfg.arch)
+    build_mixer(cfg.method, **cfg.mixer)
+    if cfg.schedule.warmup_epochs > cfg.epochs:
+        raise MsdaError(f"schedule.warmup_epochs ({cfg.schedule.warmup_epochs}) exceeds epochs ({cfg.epochs})")

@@ -1,0 +1,110 @@
+"""CIFAR-10 and CIFAR-100 from the official "python version" pickle batches.
+
+On disk (torchvision's layout, the extracted official archives):
+  <root>/cifar-10-batches-py/{data_batch_1..data_batch_5, test_batch, batches.meta}
+  <root>/cifar-100-python/{train, test, meta}
+The pickles are read here directly (no md5 check, so any file in the real format works);
+`download=True` lets torchvision fetch and verify the archives first.
+Train augmentation: random crop 32 with 4 px zero padding + horizontal flip.
+"""
+
+from __future__ import annotations
+
+import pickle
+from pathlib import Path
+
+import numpy as np
+import torch
+
+from msda_cli.data import (
+    DatasetInfo, LabeledDataset, TensorDataset, fail_missing, register_dataset, resolve_root,
+)
+from msda_cli.data import transforms as T
+from msda_cli.errors import MsdaError
+
+CIFAR10_MEAN, CIFAR10_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
+CIFAR100_MEAN, CIFAR100_STD = (0.5071, 0.4865, 0.4409), (0.2673, 0.2564, 0.2762)
+
+_SPECS = {
+    "cifar10": dict(
+        folder="cifar-10-batches-py", train=[f"data_batch_{i}" for i in range(1, 6)], test=["test_batch"],
+        meta="batches.meta", names_key="label_names", labels_key="labels", num_classes=10,
+        mean=CIFAR10_MEAN, std=CIFAR10_STD, url="https://www.cs.toronto.edu/~kriz/cifar-10-python.tar.gz",
+    ),
+    "cifar100": dict(
+        folder="cifar-100-python", train=["train"], test=["test"],
+        meta="meta", names_key="fine_label_names", labels_key="fine_labels", num_classes=100,
+        mean=CIFAR100_MEAN, std=CIFAR100_STD, url="https://www.cs.toronto.edu/~kriz/cifar-100-python.tar.gz",
+    ),
+}
+
+
+def _unpickle(name: str, path: Path) -> dict:
+    try:
+        with open(path, "rb") as f:
+            return pickle.load(f, encoding="latin1")
+    except Exception as e:  # truncated download, wrong file ...
+        raise MsdaError(f"{name}: cannot read {path}: {e}") from None
+
+
+def _download(name: str, root: Path, train: bool) -> None:
+    import torchvision.datasets as tvd
+
+    cls = tvd.CIFAR10 if name == "cifar10" else tvd.CIFAR100
+    try:
+        cls(str(root), train=train, download=True)
+    except Exception as e:
+        raise MsdaError(f"{name}: download into {root} failed ({type(e).__name__}: {e})") from None
+
+
+def read_cifar(name: str, root, train: bool, download: bool = False):
+    """uint8 images [N, 3, 32, 32], int64 labels [N], class names."""
+    spec = _SPECS[name]
+    root = resolve_root(root)
+    if download:
+        _download(name, root, train)
+    folder = root / spec["folder"]
+    if not folder.is_dir() and (root / spec["meta"]).is_file():
+        folder = root  # --data-dir points at the extracted folder itself
+    files = spec["train" if train else "test"] + [spec["meta"]]
+    missing = [f for f in files if not (folder / f).is_file()]
+    if missing:
+        fail_missing(
+            name, f"{folder}/ with {', '.join(files)} (missing: {', '.join(missing)})",
+            f"Run with --download on a machine with internet, or extract {spec['url']} into {root}.",
+        )
+    images, labels = [], []
+    for f in spec["train" if train else "test"]:
+        batch = _unpickle(name, folder / f)
+        try:
+            images.append(np.asarray(batch["data"], dtype=np.uint8).reshape(-1, 3, 32, 32))
+            labels.extend(batch[spec["labels_key"]])
+        except (KeyError, ValueError) as e:
+            raise MsdaError(f"{name}: {folder / f} is not a CIFAR batch ({e})") from None
+    classes = list(_unpickle(name, folder / spec["meta"])[spec["names_key"]])
+    x = torch.from_numpy(np.concatenate(images))
+    y = torch.as_tensor(labels, dtype=torch.long)
+    if len(y) != len(x) or (len(y) and (y.min() < 0 or y.max() >= spec["num_classes"])):
+        raise MsdaError(f"{name}: labels in {folder} do not match the images or the {spec['num_classes']} classes")
+    return x, y, classes
+
+
+def _build(name: str, root, train: bool, augment: bool, download: bool) -> LabeledDataset:
+    spec = _SPECS[name]
+    x, y, classes = read_cifar(name, root, train, download)
+    info = DatasetInfo(
+        name=name, num_classes=spec["num_classes"], in_chans=3, image_size=32,
+        mean=spec["mean"], std=spec["std"], classes=classes,
+    )
+    transform = T.small_image(train and augment, 32, padding=4, flip=True)
+    return LabeledDataset(TensorDataset(x, y, transform), info, y)
+
+
+@register_dataset("cifar10")
+def cifar10(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
+    return _build("cifar10", root, train, augment, download)
+
+
+@register_dataset("cifar100")
+def cifar100(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
+    return _build("cifar100", root, train, augment, download)

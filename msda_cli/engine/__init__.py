@@ -1,0 +1,1 @@
+"""Training, evaluation and checkpoints (read `train.py` top to bottom)."""

@@ -1,0 +1,61 @@
+"""Turn a validated Config into the objects a run needs: data, model, mixer, optimizer, schedule."""
+
+from __future__ import annotations
+
+import math
+
+import torch
+from torch.utils.data import Subset as TorchSubset
+
+from msda_cli.config import Config
+from msda_cli.data import LabeledDataset, build_dataset
+from msda_cli.mixing import Mixer, build_mixer
+from msda_cli.models import Normalized, build_model
+
+
+def build_data(cfg: Config, train: bool, augment: bool | None = None) -> LabeledDataset:
+    augment = cfg.data.augment if augment is None else augment
+    return build_dataset(cfg.dataset, root=cfg.data.root, train=train, augment=augment and train, **cfg.data.options)
+
+
+def restrict(dataset: LabeledDataset, indices) -> LabeledDataset:
+    """The same data set restricted to `indices` (a subset from `msda subsample`)."""
+    indices = torch.as_tensor(indices, dtype=torch.long)
+    return LabeledDataset(TorchSubset(dataset.base, indices.tolist()), dataset.info, dataset.targets[indices])
+
+
+def build_network(cfg: Config, info) -> Normalized:
+    net = build_model(cfg.arch, num_classes=info.num_classes, in_chans=info.in_chans, **cfg.model)
+    return Normalized(net, info.mean, info.std)
+
+
+def build_method(cfg: Config) -> Mixer:
+    return build_mixer(cfg.method, **cfg.mixer)
+
+
+def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:
+    # Weight decay on every parameter, as the papers' reference code does.
+    o, params = cfg.optim, [p for p in model.parameters() if p.requires_grad]
+    if o.name == "sgd":
+        return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.nesterov)
+    opt = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
+    return opt(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+
+
+def lr_factor(cfg: Config, step: int, steps_per_epoch: int) -> float:
+    """Multiplier of the base lr at optimizer step `step`: linear warm-up, then the schedule."""
+    s = cfg.schedule
+    epoch = step / steps_per_epoch
+    if s.warmup_epochs and epoch < s.warmup_epochs:
+        return (step + 1) / (s.warmup_epochs * steps_per_epoch)
+    if s.name == "constant":
+        return 1.0
+    if s.name == "step":
+        return s.gamma ** sum(epoch >= m for m in s.milestones)
+    progress = (epoch - s.warmup_epochs) / max(cfg.epochs - s.warmup_epochs, 1e-8)
+    floor = s.min_lr / cfg.optim.lr
+    return floor + (1 - floor) * 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
+
+
+def build_scheduler(cfg: Config, optimizer, steps_per_epoch: int):
+    return torch.optim.lr_scheduler.LambdaLR(optimizer, lambda step: lr_factor(cfg, step, steps_per_epoch))

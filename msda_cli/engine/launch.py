@@ -1,0 +1,179 @@
+"""`msda train`: expand a recipe into runs, check every one of them, then train them in turn.
+
+All checks (recipe keys, names, hyperparameters, data directories) happen before the first
+run row is written, so bad input leaves nothing behind. A run that fails stores its error;
+Ctrl-C or SIGTERM marks it interrupted; SIGKILL leaves a dead pid that `runs list` reports
+as interrupted. Either way `msda train --resume RUN_ID` continues it.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import socket
+import traceback
+from dataclasses import dataclass, field
+
+import numpy as np
+
+from msda_cli import __version__
+from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, validate
+from msda_cli.errors import MsdaError
+from msda_cli.store import _LIVE_RUNS, Store, pid_alive
+from msda_cli.store.tables import utcnow
+
+
+@dataclass
+class TrainRequest:
+    recipe: str
+    methods: list[str] = field(default_factory=list)
+    archs: list[str] = field(default_factory=list)
+    seeds: list[int] = field(default_factory=list)
+    epochs: int | None = None
+    sets: list[str] = field(default_factory=list)
+    data_dir: str | None = None
+    subset_id: str | None = None
+
+
+def resolve_configs(req: TrainRequest) -> list[Config]:
+    """Every run's validated config; raises MsdaError on the first problem."""
+    raw = read_recipe(req.recipe)
+    recipe_name = raw["name"]
+    if req.epochs is not None:
+        if req.epochs < 1:
+            raise MsdaError(f"--epochs must be at least 1, got {req.epochs}")
+        raw["epochs"] = req.epochs
+    if req.data_dir is not None:
+        if not os.path.isdir(req.data_dir):
+            raise MsdaError(f"--data-dir {req.data_dir} is not a directory")
+        raw.setdefault("data", {})["root"] = req.data_dir
+    configs = []
+    for one in expand(raw, req.methods, req.archs, req.seeds):
+        one = apply_set(one, req.sets)
+        one["name"] = recipe_name
+        cfg = validate(one, source=f"recipe {recipe_name}")
+        check_names(cfg)
+        configs.append(cfg)
+    return configs
+
+
+def _data_key(cfg: Config) -> str:
+    return json.dumps([cfg.dataset, cfg.data.root, cfg.data.options], sort_keys=True, default=str)
+
+
+def check_data(configs: list[Config]) -> None:
+    """Open each distinct data set once, so a missing directory fails before any run starts."""
+    from msda_cli.engine.build import build_data
+
+    for cfg in {_data_key(c): c for c in configs}.values():
+        build_data(cfg, train=True)
+        build_data(cfg, train=False)
+
+
+def load_subset_indices(store: Store, subset_id: str, train_size: int | None = None) -> np.ndarray:
+    subset = store.get_subset(subset_id)
+    try:
+        indices = np.load(subset.indices_path)
+    except (OSError, ValueError) as e:
+        raise MsdaError(f"subset {subset_id}: cannot read {subset.indices_path} ({e})") from None
+    if train_size is not None and len(indices) and indices.max() >= train_size:
+        raise MsdaError(f"subset {subset_id} has indices beyond the {train_size} training samples")
+    return indices
+
+
+class _Terminated(KeyboardInterrupt):
+    pass
+
+
+def _raise_terminated(signum, frame):
+    raise _Terminated()
+
+
+def train(req: TrainRequest | None, store_path, accelerator, progress=None, resume_id: str | None = None) -> list[str]:
+    """Train every run of `req` (or resume `resume_id`); returns the run ids."""
+    main = accelerator.is_main_process
+    store = Store(store_path) if main else None
+    if resume_id is not None:
+        configs, run_ids = _prepare_resume(store, resume_id, accelerator)
+        subset_ids = [None]
+    else:
+        configs = resolve_configs(req)
+        check_data(configs)
+        subset_ids = [req.subset_id] * len(configs)
+        run_ids = [None] * len(configs)
+    if main:
+        signal.signal(signal.SIGTERM, _raise_terminated)
+    done = []
+    for cfg, run_id, subset_id in zip(configs, run_ids, subset_ids):
+        subset = None
+        if resume_id is not None:
+            subset_id = store.get_run(run_id).subset_id if main else None
+        if main:
+            if subset_id:
+                from msda_cli.engine.build import build_data
+
+                subset = load_subset_indices(store, subset_id, len(build_data(cfg, train=True)))
+            if run_id is None:
+                run = store.create_run(
+                    name=f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", recipe=cfg.name, dataset=cfg.dataset,
+                    arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
+                    subset_id=subset_id, msda_version=__version__,
+                )
+                run_id = run.id
+                (store.run_dir(run_id)).mkdir(parents=True, exist_ok=True)
+                (store.run_dir(run_id) / "config.json").write_text(json.dumps(json.loads(cfg.model_dump_json()), indent=2))
+            _LIVE_RUNS.add(run_id)
+        subset = _broadcast(accelerator, subset)
+        done.append(_fit_one(cfg, store, run_id, accelerator, resume_id is not None, subset, progress))
+    return done
+
+
+def _broadcast(accelerator, obj):
+    if accelerator.num_processes == 1:
+        return obj
+    from accelerate.utils import broadcast_object_list
+
+    return broadcast_object_list([obj])[0]
+
+
+def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
+    from msda_cli.engine.train import fit
+
+    try:
+        handle = fit(cfg, store, run_id, accelerator, resume=resume, subset_indices=subset, progress=progress)
+        return handle.run_id
+    except KeyboardInterrupt:
+        if store is not None:
+            store.fail_run(run_id, "interrupted by signal", status="interrupted")
+        raise
+    except MsdaError as e:
+        if store is not None:
+            store.fail_run(run_id, str(e))
+        raise
+    except Exception as e:
+        if store is not None:
+            store.fail_run(run_id, "".join(traceback.format_exception_only(type(e), e)).strip())
+        raise
+    finally:
+        _LIVE_RUNS.discard(run_id)
+
+
+def _prepare_resume(store, run_id, accelerator):
+    if store is not None:
+        run = store.get_run(run_id)
+        if run.status == "finished":
+            raise MsdaError(f"run {run.id} already finished; nothing to resume")
+        if run.status == "running" and run.host == socket.gethostname() and pid_alive(run.pid):
+            raise MsdaError(f"run {run.id} is still running (pid {run.pid}); stop it before resuming")
+        cfg = validate(json.loads(run.config), source=f"run {run.id} config")
+        check_names(cfg)
+        check_data([cfg])
+        store.update_run(run.id, status="running", pid=os.getpid(), host=socket.gethostname(),
+                         heartbeat_at=utcnow(), error=None, finished_at=None)
+        _LIVE_RUNS.add(run.id)
+        payload = [cfg.model_dump_json(), run.id]
+    else:
+        payload = None
+    payload = _broadcast(accelerator, payload)
+    return [validate(json.loads(payload[0]))], [payload[1]]

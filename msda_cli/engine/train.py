@@ -1,0 +1,206 @@
+"""The training loop, on Hugging Face Accelerate: one process or many, CPU or GPU.
+
+Read top to bottom: `train_one_epoch`, then `fit`, which builds everything from the config,
+resumes from the run's checkpoint if there is one, and after each epoch evaluates, saves a
+checkpoint and writes that epoch's metrics (the only database writes besides a heartbeat
+once a minute). Every epoch re-seeds its RNGs from (seed, epoch, rank), so a run resumed
+from the checkpoint of epoch k trains epochs k+1.. exactly as the uninterrupted run did.
+"""
+
+from __future__ import annotations
+
+import json
+import random
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import torch
+from torch.utils.data import DataLoader, DistributedSampler
+
+from msda_cli import __version__
+from msda_cli.config import Config
+from msda_cli.engine import build
+from msda_cli.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint
+from msda_cli.engine.evaluate import evaluate
+
+HEARTBEAT_SECONDS = 60.0
+
+
+def epoch_seed(seed: int, epoch: int, rank: int) -> int:
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**63 - 1)
+
+
+def seed_everything(seed: int) -> None:
+    random.seed(seed)
+    torch.manual_seed(seed)  # also seeds CUDA
+    try:
+        import numpy as np
+
+        np.random.seed(seed % 2**32)
+    except ImportError:  # pragma: no cover
+        pass
+
+
+def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num_classes: int,
+                    generator: torch.Generator, grad_clip: float | None = None, channels_last: bool = False,
+                    on_step=None) -> dict[str, float]:
+    """One pass over `loader`. Loss is accumulated on the device: no host sync per step."""
+    model.train()
+    device = accelerator.device
+    loss_sum = torch.zeros((), device=device)
+    seen = 0
+    for x, y in loader:
+        x = x.to(device, non_blocking=True)
+        y = y.to(device, non_blocking=True)
+        if channels_last and x.dim() == 4:
+            x = x.contiguous(memory_format=torch.channels_last)
+        with accelerator.autocast():
+            out = mixer.loss(model, x, y, num_classes, generator=generator)
+        optimizer.zero_grad(set_to_none=True)
+        accelerator.backward(out.loss)
+        if grad_clip:
+            accelerator.clip_grad_norm_(model.parameters(), grad_clip)
+        optimizer.step()
+        scheduler.step()
+        value = out.value if out.value is not None else out.loss
+        loss_sum += value.detach().float() * x.shape[0]
+        seen += x.shape[0]
+        if on_step is not None:
+            on_step()
+    return {"train_loss": (loss_sum / max(seen, 1)).item(), "images": seen}
+
+
+@dataclass
+class RunHandle:
+    """What `fit` reports to its caller (the store writes happen through `store`)."""
+
+    run_id: str
+    metrics: dict
+    run_dir: Path
+
+
+def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = False,
+        subset_indices=None, progress=None) -> RunHandle:
+    """Train `cfg` to the end. The main process writes the database; all processes train.
+
+    `run_id` is the run row the main process created (None on other ranks; it is broadcast).
+    """
+    from accelerate.utils import broadcast_object_list
+
+    rank, world = accelerator.process_index, accelerator.num_processes
+    main = accelerator.is_main_process
+    run_dir = str(store.run_dir(run_id)) if main else None
+    if world > 1:
+        run_id, run_dir = broadcast_object_list([run_id, run_dir])
+    run_dir = Path(run_dir)
+    ckpt_path = run_dir / CHECKPOINT_NAME
+
+    # ---- data, model, method, optimizer ------------------------------------------------
+    seed_everything(cfg.seed)
+    train_set = build.build_data(cfg, train=True)
+    test_set = build.build_data(cfg, train=False)
+    if subset_indices is not None:
+        train_set = build.restrict(train_set, subset_indices)
+    info = train_set.info
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
+                                 seed=cfg.seed, drop_last=True)
+    per_process_batch = max(cfg.batch_size // world, 1)
+    pin = accelerator.device.type == "cuda"
+    workers = cfg.data.workers
+    loader_gen = torch.Generator()
+    train_loader = DataLoader(train_set, batch_size=per_process_batch, sampler=sampler, drop_last=True,
+                              num_workers=workers, pin_memory=pin, generator=loader_gen,
+                              persistent_workers=workers > 0)
+    test_loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, shuffle=False,
+                             num_workers=workers, pin_memory=pin)
+
+    model = build.build_network(cfg, info)
+    if cfg.channels_last:
+        model = model.to(memory_format=torch.channels_last)
+    mixer = build.build_method(cfg)
+    optimizer = build.build_optimizer(cfg, model)
+    steps_per_epoch = len(train_loader)
+    if steps_per_epoch == 0:
+        from msda_cli.errors import MsdaError
+
+        raise MsdaError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training samples")
+    scheduler = build.build_scheduler(cfg, optimizer, steps_per_epoch)
+
+    start_epoch = 0
+    if resume and ckpt_path.is_file():
+        state = load_checkpoint(ckpt_path)
+        model.load_state_dict(state["model"])
+        optimizer.load_state_dict(state["optimizer"])
+        scheduler.load_state_dict(state["scheduler"])
+        start_epoch = int(state["epoch"]) + 1
+    model, optimizer = accelerator.prepare(model, optimizer)
+    test_loader = accelerator.prepare(test_loader)
+    if main:
+        store.discard_epochs_from(run_id, start_epoch)
+
+    # ---- epochs ------------------------------------------------------------------------
+    generator = torch.Generator()
+    last_beat = time.monotonic()
+    task = progress.add_task(f"run {run_id}", total=cfg.epochs * steps_per_epoch,
+                             completed=start_epoch * steps_per_epoch) if progress and main else None
+
+    def on_step():
+        nonlocal last_beat
+        if task is not None:
+            progress.advance(task)
+        if main and time.monotonic() - last_beat > HEARTBEAT_SECONDS:
+            store.heartbeat(run_id)
+            last_beat = time.monotonic()
+
+    train_time = 0.0
+    images = 0
+    metrics: dict = {}
+    for epoch in range(start_epoch, cfg.epochs):
+        seed = epoch_seed(cfg.seed, epoch, rank)
+        seed_everything(seed)
+        generator.manual_seed(seed)
+        loader_gen.manual_seed(seed)
+        sampler.set_epoch(epoch)
+        lr = optimizer.param_groups[0]["lr"]
+        t0 = time.perf_counter()
+        stats = train_one_epoch(model, mixer, train_loader, optimizer, scheduler, accelerator,
+                                info.num_classes, generator, cfg.grad_clip, cfg.channels_last, on_step)
+        epoch_time = time.perf_counter() - t0
+        train_time += epoch_time
+        images += stats["images"] * world
+        metrics = evaluate(model, test_loader, accelerator)
+
+        last = epoch == cfg.epochs - 1
+        if main and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
+            save_checkpoint(ckpt_path, {
+                "model": accelerator.unwrap_model(model).state_dict(),
+                "optimizer": optimizer.state_dict(),
+                "scheduler": scheduler.state_dict(),
+                "epoch": epoch,
+                "rng": rng_state(),
+                "config": json.loads(cfg.model_dump_json()),
+                "msda_version": __version__,
+            })
+        if main:
+            store.add_metrics(run_id, "train", [
+                ("train_loss", stats["train_loss"], epoch),
+                ("lr", lr, epoch),
+                ("test_top1", metrics["top1"], epoch),
+                ("epoch_time_s", epoch_time, epoch),
+            ])
+            store.heartbeat(run_id, epochs_done=epoch + 1, checkpoint=str(ckpt_path))
+            last_beat = time.monotonic()
+            if progress is not None:
+                progress.console.print(f"{time.strftime('%H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
+                                     f"lr {lr:.4g} test top-1 {metrics['top1']:.2f}%")
+    if not metrics:  # resumed after the last checkpoint of a run that died before finishing
+        metrics = evaluate(model, test_loader, accelerator)
+    accelerator.wait_for_everyone()
+    if main:
+        final = [(name, value) for name, value in metrics.items()]
+        store.add_metrics(run_id, "eval", final)
+        if train_time > 0:
+            store.add_metrics(run_id, "train", [("train_time_s", train_time), ("images_per_s", images / train_time)])
+        store.finish_run(run_id)
+    return RunHandle(run_id, metrics, run_dir)

@@ -1,0 +1,46 @@
+"""Helpers shared by the architecture modules: option checking and weight initialization."""
+
+from __future__ import annotations
+
+from torch import nn
+
+from msda_cli.errors import MsdaError
+
+
+def options(arch: str, given: dict, **defaults) -> dict:
+    """`defaults` updated with `given`; a key not in `defaults` raises MsdaError naming the valid ones."""
+    unknown = sorted(set(given) - set(defaults))
+    if unknown:
+        valid = ", ".join(sorted(defaults)) or "none"
+        raise MsdaError(f"architecture {arch!r} has no option {', '.join(map(repr, unknown))}; valid: {valid}")
+    return {**defaults, **given}
+
+
+def he_init(model: nn.Module) -> nn.Module:
+    """He et al. (2015) init as the residual-network papers' code does it.
+
+    Conv: N(0, 2 / fan_out) with fan_out = k_h * k_w * out_channels (PyTorch's
+    `kaiming_normal_(mode="fan_out")`, the `normal_(0, sqrt(2 / n))` of the original code);
+    BatchNorm: weight 1, bias 0; Linear: PyTorch's default uniform weight, bias 0.
+    """
+    for m in model.modules():
+        if isinstance(m, nn.Conv2d):
+            nn.init.kaiming_normal_(m.weight, mode="fan_out", nonlinearity="relu")
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+        elif isinstance(m, (nn.BatchNorm2d, nn.GroupNorm)):
+            nn.init.ones_(m.weight)
+            nn.init.zeros_(m.bias)
+        elif isinstance(m, nn.Linear):
+            if m.bias is not None:
+                nn.init.zeros_(m.bias)
+    return model
+
+
+def conv3x3(cin: int, cout: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 3, stride=stride, padding=1, groups=groups, bias=False)
+
+
+def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
+    return nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
+

@@ -1,0 +1,39 @@
+"""The MLP of the Mixup / MixupE tabular (UCI) experiments: input [B, D] with D = `in_chans`
+features, two hidden layers of 128 units with ReLU, linear output. PyTorch's default Linear
+init. Options `hidden` (default 128) and `depth` (number of hidden layers, default 2).
+
+`manifold_layers()`: the hidden layers (each Linear + ReLU), for mixing hidden states.
+"""
+
+from __future__ import annotations
+
+from torch import nn
+
+from msda_cli.errors import MsdaError
+from msda_cli.models import register_model
+from msda_cli.models.common import options
+
+
+class MLP(nn.Module):
+    def __init__(self, num_classes: int, in_features: int, hidden: int = 128, depth: int = 2):
+        super().__init__()
+        if int(depth) < 1 or int(hidden) < 1:
+            raise MsdaError(f"mlp needs depth >= 1 and hidden >= 1, got depth={depth}, hidden={hidden}")
+        dims = [in_features] + [int(hidden)] * int(depth)
+        self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(dims, dims[1:]))
+        self.fc = nn.Linear(dims[-1], num_classes)
+
+    def forward(self, x):
+        x = x.flatten(1)
+        for layer in self.hidden:
+            x = layer(x)
+        return self.fc(x)
+
+    def manifold_layers(self) -> list[nn.Module]:
+        return list(self.hidden)
+
+
+@register_model("mlp")
+def mlp(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
+    """MLP on [B, in_chans] features; options `hidden` (128), `depth` (2)."""
+    return MLP(num_classes, in_chans, **options("mlp", kwargs, hidden=128, depth=2))

@@ -1,0 +1,36 @@
+"""ImageNet ResNet-50: torchvision's `resnet50` architecture (weights=None, 25.6 M parameters
+with 1000 classes), initialized as torchvision does (Kaiming-normal fan_out convs, BN 1/0).
+
+`in_chans` other than 3 replaces the 7x7 stem conv with one of the same shape for that many
+input channels. Option `zero_init_residual` (default False) zeroes the last BN of each block
+(Goyal et al., 2017), as torchvision offers.
+
+`manifold_layers()`: [stem (its last module, the max-pool), layer1, layer2, layer3, layer4].
+"""
+
+from __future__ import annotations
+
+from torch import nn
+from torchvision.models.resnet import Bottleneck, ResNet
+
+from msda_cli.models import register_model
+from msda_cli.models.common import options
+
+
+class ResNet50(ResNet):
+    """torchvision's ResNet-50 plus `manifold_layers()`."""
+
+    def __init__(self, num_classes: int = 1000, in_chans: int = 3, zero_init_residual: bool = False):
+        super().__init__(Bottleneck, [3, 4, 6, 3], num_classes=num_classes, zero_init_residual=bool(zero_init_residual))
+        if in_chans != 3:
+            self.conv1 = nn.Conv2d(in_chans, 64, kernel_size=7, stride=2, padding=3, bias=False)
+            nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
+
+    def manifold_layers(self) -> list[nn.Module]:
+        return [self.maxpool, self.layer1, self.layer2, self.layer3, self.layer4]
+
+
+@register_model("resnet50")
+def resnet50(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
+    """torchvision ResNet-50 (random init); option `zero_init_residual` (default False)."""
+    return ResNet50(num_classes, in_chans, **options("resnet50", kwargs, zero_init_residual=False))
