@@ -5,7 +5,7 @@ PyramidNet-200 (alpha = 240), the backbones of the CutMix and DCutMix CIFAR tabl
 Both use bottleneck blocks by default, as the CutMix training script does (its
 `--no-bottleneck` flag is off unless given): that is what gives the published 1.7 M for
 PyramidNet-110 with alpha = 64 (1.73 M here); the basic-block PyramidNet-110 has 2.62 M at
-alpha = 64 (the PyramidNet paper's 1.7 M basic-block model has alpha = 48). Option
+alpha = 64 (the PyramidNet paper's "1.7 M" basic-block model has alpha = 48: 1.77 M here). Option
 `bottleneck=False` selects basic blocks.
 
 Stem: 3x3 conv to 16 channels + BN. Three stages of n blocks (n = (depth - 2) / 9 bottleneck
@@ -79,7 +79,8 @@ class PyramidNet(nn.Module):
         block = PyramidBottleneck if bottleneck else PyramidBasic
         per = 9 if bottleneck else 6
         if (depth - 2) % per:
-            raise MsdaError(f"PyramidNet depth must be {per}n + 2 with {'bottleneck' if bottleneck else 'basic'} blocks, got {depth}")
+            kind = "bottleneck" if bottleneck else "basic"
+            raise MsdaError(f"PyramidNet depth must be {per}n + 2 with {kind} blocks, got {depth}")
         n = (depth - 2) // per
         step = alpha / (3 * n)
         self.stem = nn.Sequential(conv3x3(in_chans, 16), nn.BatchNorm2d(16))

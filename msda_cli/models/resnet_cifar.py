@@ -62,9 +62,11 @@ class CifarResNet(nn.Module):
         self.stem = nn.Sequential(conv3x3(in_chans, 16), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
         stages, cin = [], 16
         for i, width in enumerate((16, 32, 64)):
-            blocks = [BasicBlock(cin if j == 0 else width, width, 2 if (i and j == 0) else 1, shortcut) for j in range(n)]
+            blocks = []
+            for j in range(n):
+                blocks.append(BasicBlock(cin, width, 2 if (i and j == 0) else 1, shortcut))
+                cin = width
             stages.append(nn.Sequential(*blocks))
-            cin = width
         self.stage1, self.stage2, self.stage3 = stages
         self.pool = nn.AdaptiveAvgPool2d(1)
         self.fc = nn.Linear(64, num_classes)

@@ -3,6 +3,7 @@
 from torch import nn
 
 from msda_cli.models import register_model
+from msda_cli.models.common import options
 
 
 class DigitsCNN(nn.Module):
@@ -35,4 +36,4 @@ class DigitsCNN(nn.Module):
 
 @register_model("digits-cnn")
 def digits_cnn(num_classes: int = 10, in_chans: int = 3, **kwargs) -> nn.Module:
-    return DigitsCNN(num_classes=num_classes, in_chans=in_chans, **kwargs)
+    return DigitsCNN(num_classes=num_classes, in_chans=in_chans, **options("digits-cnn", kwargs, width=32))

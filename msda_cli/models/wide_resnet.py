@@ -47,9 +47,11 @@ class WideResNet(nn.Module):
         self.stem = conv3x3(in_chans, 16)
         groups, cin = [], 16
         for i, width in enumerate(widths):
-            blocks = [WideBasic(cin if j == 0 else width, width, 2 if (i and j == 0) else 1, float(dropout)) for j in range(n)]
+            blocks = []
+            for j in range(n):
+                blocks.append(WideBasic(cin, width, 2 if (i and j == 0) else 1, float(dropout)))
+                cin = width
             groups.append(nn.Sequential(*blocks))
-            cin = width
         self.group1, self.group2, self.group3 = groups
         self.bn = nn.BatchNorm2d(widths[-1])
         self.pool = nn.AdaptiveAvgPool2d(1)
