@@ -67,6 +67,13 @@ def _store(db: Optional[Path], create: bool = True):
     return Store(db, create=create)
 
 
+def _has_accelerator() -> bool:
+    import torch
+
+    probe = getattr(torch, "accelerator", None)
+    return bool(probe.is_available()) if probe is not None else torch.cuda.is_available()
+
+
 # ----- train --------------------------------------------------------------------------
 @app.command()
 def train(
@@ -102,7 +109,8 @@ def train(
         precision = configs[0].precision
     else:
         precision = "no"
-    accelerator = Accelerator(mixed_precision=precision, cpu=cpu)
+    # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
+    accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
     with _progress() as progress:
         run_ids = train_runs(req, db, accelerator, progress=progress if accelerator.is_main_process else None,
                              resume_id=resume)

@@ -223,6 +223,19 @@ def split_list(text: str | None) -> list[str]:
     return [t.strip() for t in text.split(",") if t.strip()] if text else []
 
 
+def resolve_method_list(methods: list[str]) -> list[str]:
+    """`all` stands for every registered method (vanilla first)."""
+    if "all" not in methods:
+        return methods
+    from msda_cli.mixing import MIXERS
+
+    every = ["vanilla"] + [m for m in sorted(MIXERS) if m != "vanilla"]
+    out: list[str] = []
+    for m in methods:
+        out.extend(every if m == "all" else [m])
+    return list(dict.fromkeys(out))
+
+
 def expand(raw: dict, methods: list[str], archs: list[str], seeds: list[int]) -> list[dict]:
     """One raw config per (method, arch, seed) combination."""
     out = []

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import numpy as np
 
 from msda_cli import __version__
-from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, validate
+from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
 from msda_cli.errors import MsdaError
 from msda_cli.store import _LIVE_RUNS, Store, pid_alive
 from msda_cli.store.tables import utcnow
@@ -49,7 +49,7 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
             raise MsdaError(f"--data-dir {req.data_dir} is not a directory")
         raw.setdefault("data", {})["root"] = req.data_dir
     configs = []
-    for one in expand(raw, req.methods, req.archs, req.seeds):
+    for one in expand(raw, resolve_method_list(req.methods), req.archs, req.seeds):
         one = apply_set(one, req.sets)
         one["name"] = recipe_name
         cfg = validate(one, source=f"recipe {recipe_name}")

@@ -68,7 +68,11 @@ def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num
         seen += x.shape[0]
         if on_step is not None:
             on_step()
-    return {"train_loss": (loss_sum / max(seen, 1)).item(), "images": seen}
+    totals = torch.stack([loss_sum, torch.tensor(float(seen), device=device)])
+    if accelerator.num_processes > 1:
+        totals = accelerator.reduce(totals, reduction="sum")
+    loss_total, images = totals.tolist()
+    return {"train_loss": loss_total / max(images, 1), "images": int(images)}
 
 
 @dataclass
@@ -168,7 +172,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                                 info.num_classes, generator, cfg.grad_clip, cfg.channels_last, on_step)
         epoch_time = time.perf_counter() - t0
         train_time += epoch_time
-        images += stats["images"] * world
+        images += stats["images"]
         metrics = evaluate(model, test_loader, accelerator)
 
         last = epoch == cfg.epochs - 1

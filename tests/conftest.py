@@ -1,0 +1,70 @@
+"""Shared fixtures: an isolated results directory and an in-process `msda` runner."""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import sys
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+import torch
+
+torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
+
+REPO = Path(__file__).resolve().parents[1]
+SHARED_DATA = REPO.parent / "shared" / "data"
+
+
+@dataclass
+class Result:
+    code: int
+    stdout: str
+    stderr: str
+
+
+@pytest.fixture(autouse=True)
+def isolated_results(tmp_path, monkeypatch):
+    """Every test gets its own results directory and database."""
+    results = tmp_path / "results"
+    results.mkdir()
+    monkeypatch.setenv("MSDA_RESULTS", str(results))
+    monkeypatch.setenv("MSDA_DB", str(results / "msda.db"))
+    monkeypatch.setenv("COLUMNS", "200")
+    return results
+
+
+@pytest.fixture
+def db_path(isolated_results) -> Path:
+    return isolated_results / "msda.db"
+
+
+@pytest.fixture
+def msda(capsys):
+    """Run `msda ARGS...` in this process; returns exit code, stdout and stderr."""
+    from msda_cli.cli import main
+
+    def run(*args: str) -> Result:
+        capsys.readouterr()
+        code = 0
+        try:
+            main([str(a) for a in args])
+        except SystemExit as e:
+            code = e.code if isinstance(e.code, int) else (0 if e.code is None else 1)
+        captured = capsys.readouterr()
+        return Result(code, captured.out, captured.err)
+
+    return run
+
+
+def query(db: Path, sql: str, *params):
+    con = sqlite3.connect(db)
+    try:
+        return con.execute(sql, params).fetchall()
+    finally:
+        con.close()
+
+
+def python_cmd(*args: str) -> list[str]:
+    return [sys.executable, "-m", "msda_cli", *args]

@@ -1,0 +1,137 @@
+"""`msda train` / `eval` / `runs` end to end on the embedded digits data."""
+
+import json
+
+import pytest
+import torch
+
+from conftest import query
+
+FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
+
+
+def test_train_stores_run_metrics_and_checkpoint(msda, db_path, isolated_results):
+    r = msda("train", "--recipe", "digits-vanilla", *FAST)
+    assert r.code == 0, r.stderr
+    runs = query(db_path, "SELECT id, status, epochs_done, method, arch, dataset, seed, checkpoint, error FROM run")
+    assert len(runs) == 1
+    run_id, status, epochs_done, method, arch, dataset, seed, ckpt, error = runs[0]
+    assert (status, epochs_done, method, arch, dataset, seed, error) == ("finished", 1, "vanilla", "digits-cnn", "digits", 0, None)
+    final = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND kind='eval' AND epoch IS NULL", run_id))
+    assert set(final) == {"top1", "top5", "nll", "ece"}
+    assert 0 <= final["top1"] <= final["top5"] <= 100 and final["nll"] > 0 and 0 <= final["ece"] <= 100
+    per_epoch = {n for (n,) in query(db_path, "SELECT name FROM metric WHERE run_id=? AND epoch=0", run_id)}
+    assert {"train_loss", "lr", "test_top1", "epoch_time_s"} <= per_epoch
+    state = torch.load(ckpt, weights_only=True)
+    assert state["epoch"] == 0 and {"model", "optimizer", "scheduler", "rng", "config"} <= set(state)
+    assert (isolated_results / "runs" / run_id / "config.json").is_file()
+    assert run_id in r.stdout
+
+
+def test_lists_expand_into_one_run_per_combination(msda, db_path):
+    r = msda("train", "--recipe", "digits-mixup", "--method", "vanilla,mixup", "--seeds", "0,1", *FAST)
+    assert r.code == 0, r.stderr
+    rows = query(db_path, "SELECT method, seed, status, config FROM run ORDER BY method, seed")
+    assert [(m, s, st) for m, s, st, _ in rows] == [
+        ("mixup", 0, "finished"), ("mixup", 1, "finished"), ("vanilla", 0, "finished"), ("vanilla", 1, "finished")]
+    configs = [json.loads(c) for *_, c in rows]
+    assert configs[0]["mixer"] == {"alpha": 1.0} and configs[2]["mixer"] == {}
+    assert all(c["optim"]["lr"] == 0.05 and c["data"]["options"]["image_size"] == 16 for c in configs)
+
+
+def test_same_seed_gives_same_result_and_other_seed_differs(msda, db_path):
+    for seeds in ("0", "0", "1"):
+        assert msda("train", "--recipe", "digits-vanilla", "--seeds", seeds, *FAST).code == 0
+    nll = [v for (v,) in query(db_path, "SELECT m.value FROM metric m JOIN run r ON r.id=m.run_id "
+                                        "WHERE m.name='nll' AND m.kind='eval' ORDER BY r.created_at")]
+    assert nll[0] == nll[1] and nll[0] != nll[2]
+
+
+@pytest.mark.parametrize("args,message", [
+    (["--recipe", "nope"], "unknown recipe 'nope'"),
+    (["--recipe", "digits-mixup", "--method", "supermix"], "unknown method 'supermix'"),
+    (["--recipe", "digits-mixup", "--arch", "resnet9000"], "unknown architecture 'resnet9000'"),
+    (["--recipe", "digits-mixup", "--set", "dataset=imagenet-z"], "unknown dataset 'imagenet-z'"),
+    (["--recipe", "digits-mixup", "--set", "optim.lr=-1"], "optim.lr"),
+    (["--recipe", "digits-mixup", "--set", "optim.lrr=1"], "unknown key 'optim.lrr'"),
+    (["--recipe", "digits-mixup", "--epochs", "0"], "--epochs"),
+    (["--recipe", "digits-mixup", "--set", "mixer.alpha=-1"], "alpha"),
+    (["--recipe", "digits-mixup", "--seeds", "a,b"], "--seeds"),
+    (["--recipe", "digits-mixup", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
+    (["--resume", "deadbeef"], "unknown run id 'deadbeef'"),
+    ([], "--recipe"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(msda, db_path, args, message):
+    r = msda("train", *args)
+    assert r.code == 2
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert "Traceback" not in r.stderr
+    if db_path.exists():
+        assert query(db_path, "SELECT count(*) FROM run") == [(0,)]
+        assert query(db_path, "SELECT count(*) FROM metric") == [(0,)]
+
+
+def test_bad_recipe_file_type(msda, tmp_path, db_path):
+    bad = tmp_path / "bad.yaml"
+    bad.write_text("dataset: digits\narch: digits-cnn\nepochs: ten\n")
+    r = msda("train", "--recipe", str(bad))
+    assert r.code == 2 and "epochs" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_resuming_a_finished_run_is_refused(msda, db_path):
+    assert msda("train", "--recipe", "digits-vanilla", *FAST).code == 0
+    (run_id,) = query(db_path, "SELECT id FROM run")[0]
+    r = msda("train", "--resume", run_id)
+    assert r.code == 2 and "already finished" in r.stderr
+    assert query(db_path, "SELECT count(*) FROM metric WHERE kind='eval'") == [(4,)]
+
+
+def test_eval_recomputes_the_stored_final_metrics(msda, db_path):
+    assert msda("train", "--recipe", "digits-mixup", *FAST).code == 0
+    (run_id,) = query(db_path, "SELECT id FROM run")[0]
+    r = msda("eval", run_id[:5])  # a unique prefix is enough
+    assert r.code == 0, r.stderr
+    rows = query(db_path, "SELECT name, value, params FROM metric WHERE kind='eval' ORDER BY id")
+    trained, evaluated = dict((n, v) for n, v, _ in rows[:4]), dict((n, v) for n, v, _ in rows[4:])
+    assert set(evaluated) == {"top1", "top5", "nll", "ece"}
+    for name in trained:
+        assert evaluated[name] == pytest.approx(trained[name], abs=1e-4)
+    assert json.loads(rows[-1][2])["n_examples"] == 360
+
+
+def test_eval_errors(msda, db_path, isolated_results):
+    assert msda("eval", "nope").code == 2
+    assert msda("train", "--recipe", "digits-vanilla", *FAST).code == 0
+    (run_id, ckpt) = query(db_path, "SELECT id, checkpoint FROM run")[0]
+    with open(ckpt, "wb") as f:
+        f.write(b"not a checkpoint")
+    r = msda("eval", run_id)
+    assert r.code == 2 and "cannot be read" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert query(db_path, "SELECT count(*) FROM metric WHERE kind='eval'") == [(4,)]
+
+
+def test_runs_list_show_rm(msda, db_path, isolated_results):
+    assert msda("train", "--recipe", "digits-vanilla", "--seeds", "0,1", *FAST).code == 0
+    ids = [i for (i,) in query(db_path, "SELECT id FROM run ORDER BY created_at")]
+    r = msda("runs", "list", "--format", "csv")
+    assert r.code == 0 and all(i in r.stdout for i in ids) and "finished" in r.stdout
+    r = msda("runs", "list", "--format", "json")
+    assert {row["id"] for row in json.loads(r.stdout)} == set(ids)
+    r = msda("runs", "show", ids[0])
+    assert r.code == 0 and "digits-cnn" in r.stdout and "train_loss" in r.stdout
+    assert msda("runs", "rm", ids[0]).code == 0
+    assert [i for (i,) in query(db_path, "SELECT id FROM run")] == [ids[1]]
+    assert query(db_path, "SELECT count(*) FROM metric WHERE run_id=?", ids[0]) == [(0,)]
+    assert not (isolated_results / "runs" / ids[0]).exists()
+    assert msda("runs", "rm", "nope").code == 2
+    assert msda("runs", "list", "--format", "xml").code == 2
+    assert msda("runs", "list", "--status", "sleeping").code == 2
+
+
+def test_recipes_list_and_show(msda):
+    r = msda("recipes", "list", "--format", "markdown")
+    assert r.code == 0 and "| digits-mixup | digits | digits-cnn | mixup |" in r.stdout
+    r = msda("recipes", "show", "digits-cutmix")
+    assert r.code == 0 and "method: cutmix" in r.stdout and "dataset: digits" in r.stdout
+    assert msda("recipes", "show", "nope").code == 2
