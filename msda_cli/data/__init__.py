@@ -131,7 +131,7 @@ def build_dataset(
 
 def resolve_root(root) -> Path:
     """The user's data directory (`--data-dir`), `./data` when none is given."""
-    return Path(root if root not in (None, "") else DEFAULT_ROOT).expanduser()
+    return Path(root if root not in (None, "") else DEFAULT_ROOT).expanduser().absolute()
 
 
 def fail_missing(name: str, expected: str, how: str):

@@ -70,7 +70,8 @@ def read_cifar(name: str, root, train: bool, download: bool = False):
     missing = [f for f in files if not (folder / f).is_file()]
     if missing:
         fail_missing(
-            name, f"{folder}/ with {', '.join(files)} (missing: {', '.join(missing)})",
+            name, f"{folder}/ with {', '.join(files)}"
+                  + (f" (missing: {', '.join(missing)})" if len(missing) < len(files) else ""),
             f"Run with --download on a machine with internet, or extract {spec['url']} into {root}.",
         )
     images, labels = [], []

@@ -62,10 +62,11 @@ def _no_download(name: str, where: str):
     raise MsdaError(f"{name} cannot be downloaded automatically; get it from {where} and pass its folder as --data-dir")
 
 
-def _folder_dataset(name, split_dir: Path, classes, train, augment, image_size, crop, mean, std, note=""):
-    transform, size = _transform(name, train, augment, image_size, crop)
+def _folder_dataset(name, split_dir: Path, classes, transform, size, mean, std, note="", require_all=True):
+    """Images of `classes` in `split_dir`. An evaluation folder may lack some of the training
+    classes (`require_all=False`); labels always index the full class list."""
     samples, empty = scan_folder(split_dir, classes)
-    if empty:
+    if not samples or (empty and require_all):
         shown = ", ".join(empty[:5]) + (f" and {len(empty) - 5} more" if len(empty) > 5 else "")
         fail_missing(name, f"images of every class in {split_dir}/<class>/; {len(empty)} of {len(classes)} "
                            f"classes have none ({shown})", "Check --data-dir and the class list.")
@@ -101,14 +102,15 @@ def imagenet(root=None, train: bool = True, augment: bool = True, download: bool
              image_size=None, crop=None) -> LabeledDataset:
     if download:
         _no_download("imagenet", IMAGENET_URL)
+    transform, size = _transform("imagenet", train, augment, image_size, crop)
     root = resolve_root(root)
     split_dir, train_dir = _split_dirs(root, train)
     if not split_dir.is_dir():
         fail_missing("imagenet", f"{split_dir}/<wnid>/*.JPEG (ImageNet train/ and val/ sorted into class folders)",
                      f"Get ILSVRC2012 from {IMAGENET_URL}.")
     classes = _classes_of(split_dir, train_dir)
-    return _folder_dataset("imagenet", split_dir, classes, train, augment, image_size, crop,
-                           IMAGENET_MEAN, IMAGENET_STD)
+    return _folder_dataset("imagenet", split_dir, classes, transform, size, IMAGENET_MEAN, IMAGENET_STD,
+                           require_all=train or split_dir == train_dir)
 
 
 def read_class_list(path) -> list[str]:
@@ -134,6 +136,7 @@ def imagenet100(root=None, train: bool = True, augment: bool = True, download: b
                 class_list=None, image_size=None, crop=None) -> LabeledDataset:
     if download:
         _no_download("imagenet100", IMAGENET_URL)
+    transform, size = _transform("imagenet100", train, augment, image_size, crop)
     root = resolve_root(root)
     wnids = read_class_list(class_list) if class_list else list(CMC_IMAGENET100)
     classes = sorted(wnids)
@@ -142,8 +145,7 @@ def imagenet100(root=None, train: bool = True, augment: bool = True, download: b
         fail_missing("imagenet100", f"{split_dir}/<wnid>/*.JPEG for the {len(classes)} classes of the class list "
                                     "(ImageNet train/ and val/ sorted into class folders)",
                      f"Get ILSVRC2012 from {IMAGENET_URL}.")
-    return _folder_dataset("imagenet100", split_dir, classes, train, augment, image_size, crop,
-                           IMAGENET_MEAN, IMAGENET_STD)
+    return _folder_dataset("imagenet100", split_dir, classes, transform, size, IMAGENET_MEAN, IMAGENET_STD)
 
 
 def _stats(name, option, value, default):
@@ -165,6 +167,7 @@ def imagefolder(root=None, train: bool = True, augment: bool = True, download: b
         _no_download("imagefolder", "its source")
     mean = _stats("imagefolder", "mean", mean, IMAGENET_MEAN)
     std = _stats("imagefolder", "std", std, IMAGENET_STD)
+    transform, size = _transform("imagefolder", train, augment, image_size, crop)
     if root in (None, ""):
         raise MsdaError("imagefolder needs --data-dir: a folder with train/ and val/ (or test/) class folders")
     root = resolve_root(root)
@@ -181,4 +184,5 @@ def imagefolder(root=None, train: bool = True, augment: bool = True, download: b
         split_dir = train_dir = root
         note = f"{root} has no train/ folder: its class folders serve as both training and test split"
     classes = _classes_of(split_dir, train_dir)
-    return _folder_dataset("imagefolder", split_dir, classes, train, augment, image_size, crop, mean, std, note)
+    return _folder_dataset("imagefolder", split_dir, classes, transform, size, mean, std, note,
+                           require_all=train or split_dir == train_dir)

@@ -157,6 +157,16 @@ def split_frame(df: pd.DataFrame, label_col, test_fraction, seed):
 # ----- data sets -------------------------------------------------------------------
 
 
+def _under(root, path):
+    """A relative `path` that does not exist here is looked up in the folder `root`."""
+    if path is None:
+        return None
+    path = Path(path).expanduser()
+    if not path.is_absolute() and not path.exists() and root not in (None, "") and Path(root).expanduser().is_dir():
+        return Path(root).expanduser() / path
+    return path
+
+
 @register_dataset("tabular")
 def tabular(root=None, train: bool = True, augment: bool = True, path=None, test_path=None, label=-1,
             header="auto", sep: str = ",", test_fraction: float = TEST_FRACTION,
@@ -167,6 +177,7 @@ def tabular(root=None, train: bool = True, augment: bool = True, path=None, test
         if root in (None, "") or not Path(root).expanduser().is_file():
             raise MsdaError("tabular needs a CSV file: option path=FILE (or --data-dir FILE)")
         path = root
+    path, test_path = (_under(root, p) for p in (path, test_path))
     df = read_csv("tabular", path, header, sep)
     col = label_column("tabular", df, label)
     if test_path is not None:
