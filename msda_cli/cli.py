@@ -86,6 +86,7 @@ def train(
     subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    download: Annotated[bool, typer.Option(help="Download the data set into --data-dir (machines with internet).")] = False,
     cpu: Annotated[bool, typer.Option(help="Train on the CPU even if a GPU is present.")] = False,
     db: DbOption = None,
 ):
@@ -101,7 +102,8 @@ def train(
     req = None
     if resume is None:
         req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
-                           epochs=epochs, sets=list(set_ or []), data_dir=data_dir, subset_id=subset)
+                           epochs=epochs, sets=list(set_ or []), data_dir=data_dir, download=download,
+                           subset_id=subset)
         # Check everything before Accelerate starts (it may spawn a process group).
         from msda_cli.engine.launch import resolve_configs
 

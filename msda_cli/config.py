@@ -44,6 +44,7 @@ class ScheduleConfig(Strict):
 
 class DataConfig(Strict):
     root: Optional[str] = None  # local copy of the data set (`--data-dir`)
+    download: bool = False  # let torchvision fetch the files into `root` (`--download`)
     augment: bool = True
     workers: int = Field(2, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)  # passed to build_dataset (image_size, crop, ...)
@@ -253,7 +254,10 @@ def check_names(cfg: Config) -> None:
     from msda_cli.mixing import build_mixer
     from msda_cli.models import MODELS
 
+    from msda_cli.data import check_dataset_options
+
     DATASETS.lookup(cfg.dataset)
+    check_dataset_options(cfg.dataset, cfg.data.options)
     MODELS.lookup(cfg.arch)
     build_mixer(cfg.method, **cfg.mixer)
     if cfg.schedule.warmup_epochs > cfg.epochs:

@@ -15,7 +15,8 @@ from msda_cli.models import Normalized, build_model
 
 def build_data(cfg: Config, train: bool, augment: bool | None = None) -> LabeledDataset:
     augment = cfg.data.augment if augment is None else augment
-    return build_dataset(cfg.dataset, root=cfg.data.root, train=train, augment=augment and train, **cfg.data.options)
+    return build_dataset(cfg.dataset, root=cfg.data.root, train=train, augment=augment and train,
+                         download=cfg.data.download, **cfg.data.options)
 
 
 def restrict(dataset: LabeledDataset, indices) -> LabeledDataset:

@@ -33,6 +33,7 @@ class TrainRequest:
     epochs: int | None = None
     sets: list[str] = field(default_factory=list)
     data_dir: str | None = None
+    download: bool = False
     subset_id: str | None = None
 
 
@@ -48,6 +49,8 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
         if not os.path.isdir(req.data_dir):
             raise MsdaError(f"--data-dir {req.data_dir} is not a directory")
         raw.setdefault("data", {})["root"] = req.data_dir
+    if req.download:
+        raw.setdefault("data", {})["download"] = True
     configs = []
     for one in expand(raw, resolve_method_list(req.methods), req.archs, req.seeds):
         one = apply_set(one, req.sets)
