@@ -153,6 +153,43 @@ def eval_(
                 title=f"Evaluation of run {loaded.run.id}")
 
 
+# ----- report -------------------------------------------------------------------------
+@app.command()
+def report(
+    table: Annotated[Optional[str], typer.Option("--table", "-t", help="A paper table id (see --list-tables), e.g. 2 or dcutmix-1.")] = None,
+    list_tables: Annotated[bool, typer.Option("--list-tables", help="List the paper tables and exit.")] = False,
+    rows: Annotated[str, typer.Option(help="Row key(s) of an ad-hoc pivot: run columns or config keys (mixer.alpha).")] = "method",
+    cols: Annotated[str, typer.Option(help="Column key(s) of an ad-hoc pivot.")] = "arch",
+    metric: Annotated[Optional[str], typer.Option(help="Metric: top1, error, top5, nll, ece, pgd, ... (default top1).")] = None,
+    where: Annotated[Optional[List[str]], typer.Option(help="Keep runs with key=value, e.g. dataset=digits or mixer.r=0.5 (repeatable).")] = None,
+    paper: Annotated[bool, typer.Option(help="Show the published value beside each cell, and our difference.")] = False,
+    runs: Annotated[bool, typer.Option("--runs", help="List the run ids behind each cell.")] = False,
+    include_unfinished: Annotated[bool, typer.Option(help="Also count running, failed and interrupted runs.")] = False,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """Print a paper's table, or any pivot of the stored runs, with mean ± std over seeds."""
+    import pandas as pd
+
+    from msda_cli import report as reporting
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    if list_tables:
+        specs = reporting.list_tables()
+        print_frame(pd.DataFrame([{"id": t.id, "paper": t.paper, "caption": t.caption} for t in specs]),
+                    fmt, title="Paper tables", console=out)
+        return
+    store = _store(db)
+    built = reporting.build_report(store.final_metrics_frame(), table=table, rows=rows, cols=cols, metric=metric,
+                                   where=list(where or []), paper=paper, include_unfinished=include_unfinished,
+                                   show_runs=runs, subsets=store.list_subsets())
+    if fmt == "rich":
+        out.print(reporting.render_rich(built))
+    else:
+        print(reporting.render(built, fmt))
+
+
 # ----- runs ---------------------------------------------------------------------------
 def _runs_frame(store, run_ids=None):
     import pandas as pd
