@@ -3,20 +3,8 @@
 from __future__ import annotations
 
 import torch
-import torch.nn.functional as F
 
-ECE_BINS = 15
-
-
-def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, bins: int = ECE_BINS) -> float:
-    """Σ_b |B_b|/N · |acc(B_b) − conf(B_b)| over equal-width confidence bins (b-1)/bins < conf ≤ b/bins."""
-    conf, pred = probs.max(dim=1)
-    correct = pred.eq(labels).float()
-    bin_idx = torch.clamp(torch.ceil(conf * bins).long() - 1, 0, bins - 1)
-    n = torch.bincount(bin_idx, minlength=bins).float()
-    acc_sum = torch.bincount(bin_idx, weights=correct, minlength=bins)
-    conf_sum = torch.bincount(bin_idx, weights=conf.double().float(), minlength=bins)
-    return float(torch.sum(torch.abs(acc_sum - conf_sum)) / max(len(labels), 1))
+from msda_cli.robust.calibration import calibration_metrics
 
 
 def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[str, float]:
@@ -27,8 +15,7 @@ def classification_metrics(logits: torch.Tensor, labels: torch.Tensor) -> dict[s
     return {
         "top1": 100.0 * hit[:, 0].float().mean().item(),
         "top5": 100.0 * hit.any(dim=1).float().mean().item(),
-        "nll": F.cross_entropy(logits, labels).item(),
-        "ece": 100.0 * expected_calibration_error(logits.softmax(dim=1), labels),
+        **calibration_metrics(logits, labels),
     }
 
 
