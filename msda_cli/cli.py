@@ -14,7 +14,7 @@ import typer
 from rich.console import Console
 from typing_extensions import Annotated
 
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, RunFailed
 
 app = typer.Typer(
     help="msda: train, attack, subsample and compare mixed-sample data augmentation methods.\n\n"
@@ -58,7 +58,8 @@ def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False)
+                    TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
+                    disable=not err.is_terminal)  # logs and pipes get the per-epoch lines only
 
 
 def _store(db: Optional[Path], create: bool = True):
@@ -188,6 +189,46 @@ def report(
         out.print(reporting.render_rich(built))
     else:
         print(reporting.render(built, fmt))
+
+
+# ----- subsample ----------------------------------------------------------------------
+@app.command()
+def subsample(
+    run_id: Annotated[str, typer.Argument(help="Trained run whose model scores its training set (id or unique prefix).")],
+    ratio: Annotated[Optional[str], typer.Option(help="Subset ratio(s) t in (0, 1], comma-separated: one subset each.")] = None,
+    measure: Annotated[str, typer.Option(help="Measure(s): cv, mean, std or random, comma-separated.")] = "cv",
+    order: Annotated[str, typer.Option(help="Keep the high or the low end of the measure (high,low for both).")] = "high",
+    select: Annotated[str, typer.Option(help="Per class: top (first round(t*N)) or interval (evenly spaced ranks).")] = "top",
+    mixes: Annotated[int, typer.Option(help="DCutMix mixes M per anchor.")] = 10,
+    partners: Annotated[int, typer.Option(help="Partner images K-1 per mix.")] = 2,
+    partner_alpha: Annotated[str, typer.Option("--partner-alpha", help="Dirichlet alpha of the partners' shares (e.g. 2/9).")] = "2/9",
+    anchor_share: Annotated[str, typer.Option("--anchor-share", help="The anchor's fixed share of the image, in (0, 1).")] = "1/3",
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Anchors per forward pass (each brings M mixes).")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the mixes and of the random measure.")] = 0,
+    export: Annotated[Optional[str], typer.Option(help="Also write per-sample scores (index, label, mean, std, cv, losses) to this CSV.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """Score a run's training samples by DCutMix loss uncertainty and store per-class subsets."""
+    import pandas as pd
+
+    from msda_cli import subsample as sub
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    selections = sub.plan(_list(ratio), _list(measure), _list(order), _list(select))
+    settings = sub.ScoreSettings(mixes=mixes, partners=partners, batch_size=batch_size, seed=seed,
+                                 partner_alpha=sub.parse_fraction(partner_alpha, "--partner-alpha"),
+                                 anchor_share=sub.parse_fraction(anchor_share, "--anchor-share")).check()
+    store = _store(db, create=False)
+    with _progress() as progress:
+        result = sub.subsample(store, run_id, selections, settings, export=export, data_dir=data_dir,
+                               progress=progress)
+    frame = pd.DataFrame([{"id": s.id, "measure": s.measure, "order": json.loads(s.params).get("order") or "",
+                           "select": json.loads(s.params)["select"], "ratio": s.ratio, "size": s.size}
+                          for s in result.subsets])
+    print_frame(frame, fmt, title=f"Subsets of run {result.subsets[0].source_run_id}", console=out)
 
 
 # ----- runs ---------------------------------------------------------------------------
@@ -324,6 +365,9 @@ def main(argv: list[str] | None = None) -> None:
     except MsdaError as e:
         err.print(f"msda: error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
+    except RunFailed as e:
+        err.print(f"msda: {e}", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(1)
     except KeyboardInterrupt:
         err.print("msda: interrupted", markup=False)
         sys.exit(130)

@@ -135,3 +135,25 @@ def test_recipes_list_and_show(msda):
     r = msda("recipes", "show", "digits-cutmix")
     assert r.code == 0 and "method: cutmix" in r.stdout and "dataset: digits" in r.stdout
     assert msda("recipes", "show", "nope").code == 2
+
+
+def test_a_failing_run_stores_its_error_and_says_so_in_one_line(msda, db_path, isolated_results, monkeypatch):
+    import msda_cli.engine.train as train_mod
+
+    def boom(*args, **kwargs):
+        raise RuntimeError("loss is nan")
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", boom)
+    r = msda("train", "--recipe", "digits-vanilla", *FAST)
+    assert r.code == 1
+    assert len(r.stderr.strip().splitlines()) == 1 and "loss is nan" in r.stderr
+    (run_id, status, error) = query(db_path, "SELECT id, status, error FROM run")[0]
+    assert status == "failed" and "RuntimeError: loss is nan" in error
+    assert "Traceback" in (isolated_results / "runs" / run_id / "error.log").read_text()
+
+
+def test_run_folder_has_a_log_line_per_epoch(msda, db_path, isolated_results):
+    assert msda("train", "--recipe", "digits-vanilla", *FAST[:-1], "2").code == 0
+    (run_id,) = query(db_path, "SELECT id FROM run")[0]
+    lines = (isolated_results / "runs" / run_id / "log.txt").read_text().splitlines()
+    assert len(lines) == 2 and "epoch 2/2" in lines[1] and "test top-1" in lines[1]

@@ -19,7 +19,7 @@ import numpy as np
 
 from msda_cli import __version__
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, RunFailed
 from msda_cli.store import _LIVE_RUNS, Store, pid_alive
 from msda_cli.store.tables import utcnow
 
@@ -155,9 +155,13 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
             store.fail_run(run_id, str(e))
         raise
     except Exception as e:
+        message = "".join(traceback.format_exception_only(type(e), e)).strip()
         if store is not None:
-            store.fail_run(run_id, "".join(traceback.format_exception_only(type(e), e)).strip())
-        raise
+            store.fail_run(run_id, message)
+            log = store.run_dir(run_id) / "error.log"
+            log.parent.mkdir(parents=True, exist_ok=True)
+            log.write_text(traceback.format_exc())
+        raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {log if store else 'the main process'})") from e
     finally:
         _LIVE_RUNS.discard(run_id)
 

@@ -195,9 +195,12 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
             ])
             store.heartbeat(run_id, epochs_done=epoch + 1, checkpoint=str(ckpt_path))
             last_beat = time.monotonic()
+            line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: "
+                    f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics['top1']:.2f}% ({epoch_time:.1f} s)")
+            with open(run_dir / "log.txt", "a") as log:
+                log.write(line + "\n")
             if progress is not None:
-                progress.console.print(f"{time.strftime('%H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: loss {stats['train_loss']:.4f} "
-                                     f"lr {lr:.4g} test top-1 {metrics['top1']:.2f}%")
+                progress.console.print(line, markup=False, highlight=False)
     if not metrics:  # resumed after the last checkpoint of a run that died before finishing
         metrics = evaluate(model, test_loader, accelerator)
     accelerator.wait_for_everyone()
