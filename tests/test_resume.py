@@ -2,6 +2,7 @@
 
 import os
 import signal
+import sqlite3
 import subprocess
 import time
 
@@ -35,11 +36,13 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, msda):
     deadline = time.time() + 240
     done = 0
     while time.time() < deadline and proc.poll() is None:
-        if db_b.exists():
-            rows = query(db_b, "SELECT epochs_done FROM run")
-            done = rows[0][0] if rows else 0
-            if done >= 2:
-                break
+        try:
+            rows = query(db_b, "SELECT epochs_done FROM run") if db_b.exists() else []
+        except sqlite3.OperationalError:  # the database is still being created
+            rows = []
+        done = rows[0][0] if rows else 0
+        if done >= 2:
+            break
         time.sleep(0.02)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
