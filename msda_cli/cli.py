@@ -87,11 +87,19 @@ def train(
     subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
-    download: Annotated[bool, typer.Option(help="Download the data set into --data-dir (machines with internet).")] = False,
-    cpu: Annotated[bool, typer.Option(help="Train on the CPU even if a GPU is present.")] = False,
+    download: Annotated[bool, typer.Option("--download", help="Download the data set into --data-dir (machines with internet).")] = False,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
     db: DbOption = None,
 ):
-    """Train one run per (method, arch, seed) of a recipe, storing metrics and checkpoints."""
+    """Train one run per (method, arch, seed) of a recipe, storing metrics and checkpoints.
+
+    \b
+    Examples:
+      msda train --recipe digits-mixup
+      msda train --recipe digits-mixup --method vanilla,mixup,cutmix --seeds 0,1
+      msda train --recipe cifar100-gmix --arch wrn28-2 --data-dir ~/data --set optim.lr=0.1
+      msda train --resume 3f2a1b9c
+    """
     from accelerate import Accelerator
 
     from msda_cli.engine.launch import TrainRequest, train as train_runs
@@ -163,13 +171,21 @@ def report(
     cols: Annotated[str, typer.Option(help="Column key(s) of an ad-hoc pivot.")] = "arch",
     metric: Annotated[Optional[str], typer.Option(help="Metric: top1, error, top5, nll, ece, pgd, ... (default top1).")] = None,
     where: Annotated[Optional[List[str]], typer.Option(help="Keep runs with key=value, e.g. dataset=digits or mixer.r=0.5 (repeatable).")] = None,
-    paper: Annotated[bool, typer.Option(help="Show the published value beside each cell, and our difference.")] = False,
+    paper: Annotated[bool, typer.Option("--paper", help="Show the published value beside each cell, and our difference.")] = False,
     runs: Annotated[bool, typer.Option("--runs", help="List the run ids behind each cell.")] = False,
-    include_unfinished: Annotated[bool, typer.Option(help="Also count running, failed and interrupted runs.")] = False,
+    include_unfinished: Annotated[bool, typer.Option("--include-unfinished", help="Also count running, failed and interrupted runs.")] = False,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
-    """Print a paper's table, or any pivot of the stored runs, with mean ± std over seeds."""
+    """Print a paper's table, or any pivot of the stored runs, with mean ± std over seeds.
+
+    \b
+    Examples:
+      msda report --list-tables
+      msda report --table 2 --paper
+      msda report --rows method --cols arch --metric top1 --where dataset=digits
+      msda report --table dcutmix-1 --format latex
+    """
     import pandas as pd
 
     from msda_cli import report as reporting
@@ -308,7 +324,7 @@ def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique pr
 @runs_app.command("rm")
 def runs_rm(
     run_ids: Annotated[List[str], typer.Argument(help="Run id(s) to delete, with their metrics and files.")],
-    force: Annotated[bool, typer.Option(help="Also delete runs that are still running.")] = False,
+    force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
     db: DbOption = None,
 ):
     """Delete runs: their rows, metrics, subsets and run folders."""
