@@ -204,7 +204,7 @@ def report(
     if fmt == "rich":
         out.print(reporting.render_rich(built))
     else:
-        print(reporting.render(built, fmt))
+        print(reporting.render(built, fmt), end="")
 
 
 # ----- subsample ----------------------------------------------------------------------

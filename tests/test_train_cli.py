@@ -35,7 +35,9 @@ def test_lists_expand_into_one_run_per_combination(msda, db_path):
     assert [(m, s, st) for m, s, st, _ in rows] == [
         ("mixup", 0, "finished"), ("mixup", 1, "finished"), ("vanilla", 0, "finished"), ("vanilla", 1, "finished")]
     configs = [json.loads(c) for *_, c in rows]
-    assert configs[0]["mixer"] == {"alpha": 1.0} and configs[2]["mixer"] == {}
+    # The stored config holds every hyperparameter, defaults included.
+    assert configs[0]["mixer"] == {"alpha": 1.0, "mask_mode": "batch", "smoothing": 0.0}
+    assert configs[2]["mixer"] == {"smoothing": 0.0}
     assert all(c["optim"]["lr"] == 0.05 and c["data"]["options"]["image_size"] == 16 for c in configs)
 
 

@@ -20,6 +20,7 @@ import numpy as np
 from msda_cli import __version__
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
 from msda_cli.errors import MsdaError, RunFailed
+from msda_cli.mixing import build_mixer
 from msda_cli.store import _LIVE_RUNS, Store, pid_alive
 from msda_cli.store.tables import utcnow
 
@@ -57,6 +58,8 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
         one["name"] = recipe_name
         cfg = validate(one, source=f"recipe {recipe_name}")
         check_names(cfg)
+        # Store every hyperparameter, defaults included, so reports can filter on any of them.
+        cfg.mixer = build_mixer(cfg.method, **cfg.mixer).hparams()
         configs.append(cfg)
     return configs
 

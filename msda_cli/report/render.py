@@ -1,0 +1,227 @@
+"""Rendering a Report: rich (terminal), markdown, LaTeX (booktabs), CSV and JSON.
+
+Display formats show `mean ± std` (the value alone for one seed), the best cell of each
+comparison group in bold, `–` for missing cells, and with `--paper` the published value and
+our difference beside each cell. CSV and JSON are long-format, one record per cell, with
+mean, std, n and the published value as separate fields.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+from msda_cli.errors import MsdaError
+from msda_cli.report.pivot import Cell, Report
+
+MISSING = "–"
+FORMATS = ("rich", "markdown", "latex", "csv", "json")
+
+
+# ----- cell text ------------------------------------------------------------------------
+def value_text(cell: Cell, decimals: int, show_n: bool = False) -> str:
+    """Our part of a cell: `–`, `74.10`, `74.10 ± 0.20` (`(n=2)` appended when n varies)."""
+    if cell.mean is None:
+        return MISSING
+    if cell.derived:
+        return f"{cell.mean:+.{decimals}f}"
+    text = f"{cell.mean:.{decimals}f}"
+    if cell.std is not None:
+        text += f" ± {cell.std:.{decimals}f}"
+    if show_n and cell.n > 1:
+        text += f" (n={cell.n})"
+    return text
+
+
+def extra_text(cell: Cell, report: Report) -> str:
+    """What follows our value: the published value and difference, run ids."""
+    d = report.decimals
+    parts = []
+    if report.show_paper and cell.paper is not None:
+        paper = f"{cell.paper:+.{d}f}" if cell.derived else f"{cell.paper:.{d}f}"
+        if cell.diff is not None and not cell.derived:
+            parts.append(f"(paper {paper}; {cell.diff:+.{d}f})")
+        else:
+            parts.append(f"(paper {paper})")
+    if report.show_runs and cell.run_ids:
+        parts.append("[" + ", ".join(cell.run_ids) + "]")
+    return " ".join(parts)
+
+
+def _varying_n(report: Report) -> bool:
+    counts = set(report.seed_counts)
+    return len(counts) > 1
+
+
+def _row_label_cells(report: Report) -> list[list[str]]:
+    """Row labels per level; a repeated outer label is printed once per group."""
+    out, prev = [], None
+    for path in report.rows:
+        labels = list(path)
+        if len(path) > 1 and prev is not None and path[:-1] == prev[:-1]:
+            labels[:-1] = [""] * (len(path) - 1)
+        out.append(labels)
+        prev = path
+    return out
+
+
+# ----- markdown ---------------------------------------------------------------------------
+def to_markdown(report: Report) -> str:
+    show_n = _varying_n(report)
+    header = [*report.row_names, *report.columns]
+    align = [":--"] * len(report.row_names) + ["--:"] * len(report.columns)
+    lines = [f"**{_md_escape(report.title)}**", "",
+             "| " + " | ".join(_md_escape(h) for h in header) + " |", "| " + " | ".join(align) + " |"]
+    for labels, row in zip(_row_label_cells(report), report.cells):
+        texts = []
+        for cell in row:
+            t = value_text(cell, report.decimals, show_n)
+            if cell.best:
+                t = f"**{t}**"
+            extra = extra_text(cell, report)
+            texts.append(_md_escape(f"{t} {extra}".strip()))
+        lines.append("| " + " | ".join([*(_md_escape(x) for x in labels), *texts]) + " |")
+    lines += ["", _md_escape(report.caption)]
+    return "\n".join(lines) + "\n"
+
+
+def _md_escape(s: str) -> str:
+    return s.replace("|", "\\|")
+
+
+# ----- LaTeX ------------------------------------------------------------------------------
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"±": r"$\pm$", "–": "--", "−": "$-$", "Δ": r"$\Delta$", "α": r"$\alpha$", "ε": r"$\epsilon$",
+                  "∞": r"$\infty$", "×": r"$\times$", "≈": r"$\approx$", "·": r"$\cdot$", "—": "---"}
+
+
+def latex_escape(s: str) -> str:
+    out = []
+    for ch in s:
+        out.append(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch)
+    return "".join(out)
+
+
+def to_latex(report: Report) -> str:
+    show_n = _varying_n(report)
+    ncols = len(report.row_names) + len(report.columns)
+    spec = "l" * len(report.row_names) + "r" * len(report.columns)
+    label = f"tab:msda-{report.table_id}" if report.table_id else "tab:msda-pivot"
+    lines = [
+        r"\begin{table}[t]", r"\centering",
+        r"\caption{" + latex_escape(f"{report.title}. {report.caption}".strip()) + "}",
+        r"\label{" + label + "}",
+        r"\begin{tabular}{" + spec + "}", r"\toprule",
+        " & ".join(latex_escape(h) for h in [*report.row_names, *report.columns]) + r" \\", r"\midrule",
+    ]
+    for labels, row in zip(_row_label_cells(report), report.cells):
+        texts = []
+        for cell in row:
+            t = latex_escape(value_text(cell, report.decimals, show_n))
+            if cell.best:
+                t = r"\textbf{" + t + "}"
+            extra = extra_text(cell, report)
+            texts.append(f"{t} {latex_escape(extra)}".strip())
+        lines.append(" & ".join([*(latex_escape(x) for x in labels), *texts]) + r" \\")
+    if not report.rows:
+        lines.append(r"\multicolumn{" + str(ncols) + "}{c}{" + latex_escape(MISSING) + r"} \\")
+    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
+    return "\n".join(lines) + "\n"
+
+
+# ----- CSV / JSON ------------------------------------------------------------------------
+def _num(x: float | None):
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+
+
+def records(report: Report) -> list[dict]:
+    out = []
+    for path, row in zip(report.rows, report.cells):
+        for col, cell in zip(report.columns, row):
+            rec = {name or f"level{k}": label for k, (name, label) in enumerate(zip(report.row_names, path))}
+            rec.update(column=col, mean=_num(cell.mean), std=_num(cell.std), n=cell.n,
+                       paper=_num(cell.paper), paper_std=_num(cell.paper_std), diff=_num(cell.diff),
+                       best=cell.best, run_ids=list(cell.run_ids))
+            out.append(rec)
+    return out
+
+
+def to_csv(report: Report) -> str:
+    buf = io.StringIO()
+    names = [name or f"level{k}" for k, name in enumerate(report.row_names)]
+    fields = [*names, "column", "mean", "std", "n", "paper", "paper_std", "diff", "best", "run_ids"]
+    w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
+    w.writeheader()
+    for rec in records(report):
+        rec = {k: ("" if v is None else v) for k, v in rec.items()}
+        rec["run_ids"] = ";".join(rec["run_ids"])
+        rec["best"] = "1" if rec["best"] else "0"
+        for k in ("mean", "std", "paper", "paper_std", "diff"):
+            if rec[k] != "":
+                rec[k] = repr(float(rec[k]))
+        w.writerow(rec)
+    return buf.getvalue()
+
+
+def to_json(report: Report) -> str:
+    doc = {
+        "table": report.table_id, "title": report.title, "paper": report.paper, "caption": report.caption,
+        "metric": report.metric, "lower_is_better": report.lower_is_better, "best_per": report.best_per,
+        "row_names": report.row_names, "rows": [list(r) for r in report.rows], "columns": report.columns,
+        "empty": report.empty, "cells": records(report),
+    }
+    return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
+
+
+# ----- rich ---------------------------------------------------------------------------
+def render_rich(report: Report):
+    """For the terminal: a rich Group of the Table (title, bold best cells) and the caption
+    below it at full console width (a Table caption would wrap to the table's width)."""
+    from rich.console import Group
+    from rich.table import Table
+    from rich.text import Text
+
+    show_n = _varying_n(report)
+    table = Table(title=report.title, title_justify="left")
+    for name in report.row_names:
+        table.add_column(name, justify="left", no_wrap=True)
+    for col in report.columns:
+        table.add_column(col, justify="right")
+    for labels, row in zip(_row_label_cells(report), report.cells):
+        texts = []
+        for cell in row:
+            t = Text(value_text(cell, report.decimals, show_n), style="bold" if cell.best else "")
+            extra = extra_text(cell, report)
+            if extra:
+                t.append(" " + extra, style="dim")
+            texts.append(t)
+        table.add_row(*labels, *texts)
+    return Group(table, Text(report.caption, style="dim"))
+
+
+def to_text(report: Report, width: int = 160) -> str:
+    """The rich table as plain text (no colour), e.g. for tests or logs."""
+    from rich.console import Console
+
+    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
+    console.print(render_rich(report))
+    return console.file.getvalue()
+
+
+def render(report: Report, fmt: str) -> str:
+    """markdown | latex | csv | json (| rich: the terminal table as plain text)."""
+    fmt = (fmt or "").lower()
+    if fmt in ("markdown", "md"):
+        return to_markdown(report)
+    if fmt in ("latex", "tex"):
+        return to_latex(report)
+    if fmt == "csv":
+        return to_csv(report)
+    if fmt == "json":
+        return to_json(report)
+    if fmt == "rich":
+        return to_text(report)
+    raise MsdaError(f"unknown report format {fmt!r}; choose from: {', '.join(FORMATS)}")
