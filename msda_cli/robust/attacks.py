@@ -78,16 +78,22 @@ def _uniform(shape, eps: float, generator: torch.Generator | None, device) -> to
 
 def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8, step_size: float = 2,
         steps: int = 10, restarts: int = 1, generator: torch.Generator | None = None,
-        per_iterate: bool = True, drop_broken: bool = True) -> AttackResult:
-    """PGD-L∞ with random start and restarts; see the module docstring for the bookkeeping."""
+        per_iterate: bool = True, drop_broken: bool = True,
+        clean_logits: torch.Tensor | None = None) -> AttackResult:
+    """PGD-L∞ with random start and restarts; see the module docstring for the bookkeeping.
+
+    `clean_logits` (the model's output on x, if the caller has it) saves one forward pass.
+    """
     check_settings(eps, steps, step_size, restarts)
     eps, alpha = eps / 255.0, step_size / 255.0
     x, y = x.detach().float(), y.detach()
     n = len(x)
     x_adv = x.clone()
     if per_iterate:  # the clean point is the first point visited
-        with torch.no_grad():
-            fooled = model(x).argmax(dim=1).ne(y)
+        if clean_logits is None:
+            with torch.no_grad():
+                clean_logits = model(x)
+        fooled = clean_logits.argmax(dim=1).ne(y)
     else:
         fooled = torch.zeros(n, dtype=torch.bool, device=x.device)
     drop = per_iterate and drop_broken
@@ -97,6 +103,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8, step
         if len(idx) == 0:
             continue
         x0, yy = x[idx], y[idx]
+        lo, hi = (x0 - eps).clamp_(min=0.0), (x0 + eps).clamp_(max=1.0)  # B∞(x₀, ε) ∩ [0, 1]
         xt = (x0 + noise[idx]).clamp_(0.0, 1.0)
         for t in range(int(steps) + 1):
             last = t == steps
@@ -112,11 +119,10 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8, step
                 fooled[idx[new]] = True
             if last:
                 break
-            xt = xt + alpha * grad.sign()
-            xt = torch.minimum(torch.maximum(xt, x0 - eps), x0 + eps).clamp_(0.0, 1.0)
+            xt = torch.add(xt, grad.sign_(), alpha=alpha).clamp_(lo, hi)
             if drop:
                 keep = ~wrong
-                idx, x0, yy, xt = idx[keep], x0[keep], yy[keep], xt[keep]
+                idx, yy, xt, lo, hi = idx[keep], yy[keep], xt[keep], lo[keep], hi[keep]
                 if len(idx) == 0:
                     break
         if len(idx) == 0:
@@ -129,3 +135,102 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8, step
             x_adv[idx[take]] = xt[take]
             fooled[idx[take]] = wrong[take]
     return AttackResult(x_adv.detach(), fooled)
+
+
+def _num(v: float):
+    """A setting as JSON will show it: 8 rather than 8.0."""
+    v = float(v)
+    return int(v) if v.is_integer() else v
+
+
+def _same_architecture(a: nn.Module, b: nn.Module) -> bool:
+    """Same module classes and parameter shapes (a gray-box source) or not (black-box)."""
+    if [type(m) for m in a.modules()] != [type(m) for m in b.modules()]:
+        return False
+    sa, sb = a.state_dict(), b.state_dict()
+    return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
+
+
+MODES = ("white-box", "gray-box", "black-box")
+
+
+def evaluate_attack(model: nn.Module, dataset, attack: str = "pgd", eps: float = 8, steps: int = 10,
+                    step_size: float = 2, restarts: int = 1, source_model: nn.Module | None = None,
+                    mode: str | None = None, source_run: str | None = None, n_examples: int | None = None,
+                    batch_size: int = 256, seed: int = 0, progress: bool = True, workers: int = 0,
+                    include_clean: bool = True, drop_broken: bool = True) -> list[tuple]:
+    """Accuracy (percent) under FGSM or PGD on a fixed subset of `dataset`, as metric rows.
+
+    White-box: the attack uses `model` itself. Transfer: adversarial inputs are crafted on
+    `source_model` (on its own device) and judged on `model`; `mode` defaults to "gray-box"
+    when both have the same architecture, else "black-box". Rows: `clean_top1` (unless
+    `include_clean` is false) and `fgsm` or `pgd`; see `msda_cli.robust` for their params.
+    """
+    from msda_cli.robust.batching import batches, eval_mode, model_device, subset_loader
+
+    if attack not in ("fgsm", "pgd"):
+        raise MsdaError(f"unknown attack {attack!r}; choose from fgsm, pgd")
+    if attack == "fgsm":
+        check_settings(eps)
+        if source_model is not None or mode not in (None, "white-box"):
+            raise MsdaError("FGSM is evaluated white-box only; use --attack pgd with --source for transfer attacks")
+    else:
+        check_settings(eps, steps, step_size, restarts)
+    if mode is not None and mode not in MODES:
+        raise MsdaError(f"unknown attack mode {mode!r}; choose from {', '.join(MODES)}")
+    if source_model is None:
+        if mode not in (None, "white-box"):
+            raise MsdaError(f"a {mode} attack needs a source model (--source RUN_ID) to craft the inputs on")
+        mode = "white-box"
+    else:
+        if mode == "white-box":
+            raise MsdaError("a white-box attack uses the model itself; drop --source or choose gray-box/black-box")
+        if mode is None:
+            mode = "gray-box" if _same_architecture(source_model, model) else "black-box"
+
+    loader, n = subset_loader(dataset, n_examples, seed, batch_size, workers)
+    device = model_device(model)
+    src_device = model_device(source_model) if source_model is not None else device
+    generator = torch.Generator().manual_seed(int(seed))
+    n_clean = n_adv = 0
+    models = (model,) if source_model is None else (model, source_model)
+    with eval_mode(*models):
+        if source_model is not None:  # same label space?
+            x0 = dataset[0][0].unsqueeze(0).float()
+            with torch.no_grad():
+                c_target = model(x0.to(device)).shape[1]
+                c_source = source_model(x0.to(src_device)).shape[1]
+            if c_target != c_source:
+                raise MsdaError(f"the source model was trained on other classes ({c_source} outputs, "
+                                f"the target has {c_target}); choose a source run on the same data set")
+        label = f"{attack} {mode} ε={_num(eps)}/255" + (f" {steps} steps" if attack == "pgd" else "")
+        for x, y in batches(loader, len(loader), label, progress):
+            x, y = x.to(device, torch.float32), torch.as_tensor(y).to(device)
+            with torch.no_grad():
+                clean_logits = model(x)
+            n_clean += int(clean_logits.argmax(dim=1).eq(y).sum())
+            if attack == "fgsm":
+                x_adv = fgsm(model, x, y, eps)
+            elif mode == "white-box":
+                res = pgd(model, x, y, eps, step_size, steps, restarts, generator,
+                          per_iterate=True, drop_broken=drop_broken, clean_logits=clean_logits)
+                n_adv += int((~res.fooled).sum())
+                continue
+            else:
+                res = pgd(source_model, x.to(src_device), y.to(src_device), eps, step_size, steps, restarts,
+                          generator, per_iterate=False)
+                x_adv = res.x_adv.to(device)
+            with torch.no_grad():
+                n_adv += int(model(x_adv).argmax(dim=1).eq(y).sum())
+
+    rows = []
+    if include_clean:
+        rows.append(("clean_top1", 100.0 * n_clean / n, None, {"n_examples": n}))
+    if attack == "fgsm":
+        params = {"attack": "fgsm", "eps": _num(eps), "n_examples": n, "mode": "white-box"}
+    else:
+        params = {"attack": "pgd", "eps": _num(eps), "step_size": _num(step_size), "steps": int(steps),
+                  "restarts": int(restarts), "n_examples": n, "mode": mode,
+                  "source_run": source_run if source_model is not None else None}
+    rows.append((attack, 100.0 * n_adv / n, None, params))
+    return rows

@@ -115,9 +115,7 @@ def evaluate_deformations(model, dataset, deformations=None, seed: int = 0, n_ex
     rows = []
     for name, spec in zip(names, specs):
         values = spec.sample(n, torch.Generator().manual_seed(int(seed)))
-        bounds = [0]
-        for b in range(len(loader)):  # per-batch slices of the per-image values
-            bounds.append(min(n, bounds[-1] + batch_size))
+        bounds = list(range(0, n, batch_size)) + [n]  # batch i holds values[bounds[i]:bounds[i + 1]]
 
         def transform(x, i, values=values, spec=spec, bounds=bounds):
             return deform(x, spec.kind, values[bounds[i]:bounds[i + 1]])

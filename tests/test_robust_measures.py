@@ -1,0 +1,153 @@
+"""OOD AUPR/AUROC, calibration, deformations: numbers against sklearn, hand computations, invariants."""
+
+import numpy as np
+import pytest
+import torch
+from torch import nn
+
+from msda_cli.data import TensorDataset
+from msda_cli.errors import MsdaError
+from msda_cli.models import Normalized
+from msda_cli.robust import (DEFORMATIONS, average_precision, calibration_metrics, evaluate_deformations,
+                             evaluate_ood, expected_calibration_error, open_ood_set, roc_auc)
+from msda_cli.robust.deform import deform
+
+
+# ----- OOD ------------------------------------------------------------------------------
+def test_aupr_auroc_equal_sklearn_with_ties():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    rng = np.random.default_rng(0)
+    scores = rng.integers(0, 7, 200) / 7.0  # many ties
+    labels = rng.random(200) < 0.3 + 0.1 * scores
+    assert 100 * average_precision(scores, labels) == pytest.approx(100 * average_precision_score(labels, scores), abs=1e-9)
+    assert 100 * roc_auc(scores, labels) == pytest.approx(100 * roc_auc_score(labels, scores), abs=1e-9)
+    assert average_precision(scores, labels) != pytest.approx(roc_auc(scores, labels))
+
+
+def test_perfect_and_reversed_detectors():
+    labels = np.r_[np.zeros(5), np.ones(3)].astype(bool)
+    scores = np.r_[np.linspace(0, 1, 5), np.linspace(2, 3, 3)]
+    assert average_precision(scores, labels) == 1.0 and roc_auc(scores, labels) == 1.0
+    assert roc_auc(-scores, labels) == 0.0
+    assert average_precision(-scores, labels) == pytest.approx(np.mean([1 / 6, 2 / 7, 3 / 8]))
+    with pytest.raises(MsdaError):
+        roc_auc(scores[:5], labels[:5])
+
+
+class Temperature(nn.Module):
+    """Confident on bright images, unsure on dark ones."""
+
+    def forward(self, x):
+        b = x.flatten(1).mean(1, keepdim=True)
+        return torch.cat([10 * b, torch.zeros_like(b), torch.zeros_like(b)], dim=1)
+
+
+def test_evaluate_ood_uses_negative_max_softmax():
+    from sklearn.metrics import average_precision_score, roc_auc_score
+
+    g = torch.Generator().manual_seed(0)
+    x_in = 0.5 + 0.5 * torch.rand(30, 1, 4, 4, generator=g)  # bright: in-distribution
+    x_out = 0.7 * torch.rand(20, 1, 4, 4, generator=g)  # darker: less confident
+    rows = evaluate_ood(Temperature(), TensorDataset(x_in, torch.zeros(30, dtype=torch.long)),
+                        TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", batch_size=8, progress=False)
+    with torch.no_grad():
+        msp = torch.cat([Temperature()(x_in), Temperature()(x_out)]).softmax(1).max(1).values.numpy()
+    is_ood = np.r_[np.zeros(30), np.ones(20)]
+    values = {name: (v, p) for name, v, _, p in rows}
+    assert values["ood_aupr"][0] == pytest.approx(100 * average_precision_score(is_ood, -msp))
+    assert values["ood_auroc"][0] == pytest.approx(100 * roc_auc_score(is_ood, -msp))
+    assert 50 < values["ood_auroc"][0] < 100
+    assert values["ood_aupr"][1] == {"ood_set": "dark", "n_in": 30, "n_out": 20}
+    capped = evaluate_ood(Temperature(), TensorDataset(x_in, torch.zeros(30, dtype=torch.long)),
+                          TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", n_examples=10, progress=False)
+    assert capped[0][3] == {"ood_set": "dark", "n_in": 10, "n_out": 10}
+
+
+def test_ood_set_from_folder_or_name(tmp_path):
+    from PIL import Image
+
+    from msda_cli.data import DatasetInfo
+
+    info = DatasetInfo("x", 10, 3, 16, (0.5,) * 3, (0.5,) * 3)
+    (tmp_path / "ood" / "any").mkdir(parents=True)
+    for i in range(3):
+        Image.fromarray(np.full((20, 30, 3), 60 * i, np.uint8)).save(tmp_path / "ood" / "any" / f"{i}.png")
+    ds, name = open_ood_set(str(tmp_path / "ood"), info)
+    assert name == "ood" and len(ds) == 3 and ds[2][0].shape == (3, 16, 16)
+    assert ds[2][0].max().item() == pytest.approx(120 / 255)
+    digits, name = open_ood_set("digits", info)
+    assert name == "digits" and digits[0][0].shape == (3, 16, 16)
+    with pytest.raises(MsdaError, match="neither a folder"):
+        open_ood_set(str(tmp_path / "missing"), info)
+    (tmp_path / "empty" / "cls").mkdir(parents=True)
+    with pytest.raises(MsdaError, match="sub-folder per class"):
+        open_ood_set(str(tmp_path / "empty"), info)
+
+
+# ----- calibration ------------------------------------------------------------------------
+def test_ece_and_nll_by_hand():
+    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.43, 0.57], [0.55, 0.45]])
+    labels = torch.tensor([0, 1, 1, 1])
+    # confidences 0.9, 0.8, 0.57, 0.55 -> 15 bins of width 1/15: (13/15, 14/15], (11/15, 12/15],
+    # (8/15, 9/15] holds both 0.57 and 0.55
+    expected = (1 / 4) * abs(1 - 0.9) + (1 / 4) * abs(0 - 0.8) + (2 / 4) * abs(0.5 - 0.56)
+    assert expected_calibration_error(probs, labels) == pytest.approx(expected)
+    logits = probs.log()
+    m = calibration_metrics(logits, labels)
+    assert m["ece"] == pytest.approx(100 * expected)
+    assert m["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.57, 0.45])))
+
+
+# ----- deformations ----------------------------------------------------------------------
+def test_identity_deformations_leave_batch_unchanged():
+    x = torch.rand(5, 3, 12, 12)
+    assert torch.equal(deform(x, "rotate", 0.0), x)
+    assert torch.equal(deform(x, "shear", 0.0), x)
+    assert torch.equal(deform(x, "zoom", 1.0), x)
+
+
+def test_deformation_geometry():
+    x = torch.rand(2, 1, 8, 8) + 0.1  # no zeros
+    assert torch.equal(deform(x, "rotate", 90.0), torch.rot90(x, -1, (2, 3)))  # clockwise as displayed
+    zin = deform(x, "zoom", 0.5)  # central 4x4 magnified twice, nearest
+    assert torch.equal(zin, x[:, :, 2:6, 2:6].repeat_interleave(2, 2).repeat_interleave(2, 3))
+    zout = deform(x, "zoom", 2.0)  # shrunk to half, fill 0
+    assert (zout[:, :, :2] == 0).all() and (zout[:, :, :, -2:] == 0).all() and (zout[:, :, 2:6, 2:6] > 0).all()
+    sheared = deform(x, "shear", 30.0)
+    assert not torch.equal(sheared, x) and torch.equal(sheared[:, :, :, 4], x[:, :, :, 4])  # centre column: row_in = row
+
+
+def test_named_deformations_are_seeded_and_vectorized():
+    assert list(DEFORMATIONS) == ["rotate20", "rotate40", "shear28.6", "shear57.3",
+                                  "zoomin60", "zoomin80", "zoomout120", "zoomout140"]
+    rot = DEFORMATIONS["rotate20"]
+    a = rot.sample(50, torch.Generator().manual_seed(3))
+    assert torch.equal(a, rot.sample(50, torch.Generator().manual_seed(3)))
+    assert a.abs().max() <= 20 and a.min() < -10 and a.max() > 10
+    x = torch.rand(4, 1, 9, 9)
+    per_image = deform(x, "rotate", a[:4])
+    for i in range(4):
+        assert torch.equal(per_image[i:i + 1], deform(x[i:i + 1], "rotate", a[i]))
+
+
+class PixelSum(nn.Module):
+    """Predicts 1 when the image keeps most of its mass, else 0: sensitive to zoom-out."""
+
+    def forward(self, x):
+        s = x.flatten(1).sum(1, keepdim=True) / (x[0].numel() * 0.5)
+        return torch.cat([0.8 - s, s - 0.8], dim=1)
+
+
+def test_evaluate_deformations_rows_and_same_set_for_any_batch_size():
+    g = torch.Generator().manual_seed(0)
+    ds = TensorDataset(0.5 + 0.1 * torch.rand(30, 1, 8, 8, generator=g), torch.ones(30, dtype=torch.long))
+    model = Normalized(PixelSum(), (0.0,), (1.0,))
+    a = evaluate_deformations(model, ds, seed=4, n_examples=25, batch_size=4, progress=False)
+    b = evaluate_deformations(model, ds, seed=4, n_examples=25, batch_size=25, progress=False)
+    assert a == b
+    values = {p["deformation"]: v for _, v, _, p in a}
+    assert a[0][3] == {"deformation": "rotate20", "seed": 4, "n_examples": 25}
+    assert values["zoomin80"] == 100.0 and values["zoomout140"] == 0.0
+    with pytest.raises(MsdaError, match="unknown deformation"):
+        evaluate_deformations(model, ds, deformations=["rotate90"], progress=False)
