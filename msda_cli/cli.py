@@ -162,6 +162,56 @@ def eval_(
                 title=f"Evaluation of run {loaded.run.id}")
 
 
+# ----- robust -------------------------------------------------------------------------
+@app.command()
+def robust(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to measure.")],
+    attack: Annotated[Optional[str], typer.Option(help="White-box attack: fgsm or pgd (L-inf).")] = None,
+    eps: Annotated[float, typer.Option(help="Attack radius in 0-255 pixel units (8 means 8/255).")] = 8.0,
+    steps: Annotated[int, typer.Option(help="PGD steps.")] = 10,
+    step_size: Annotated[float, typer.Option("--step-size", help="PGD step size in pixel units.")] = 2.0,
+    restarts: Annotated[int, typer.Option(help="PGD random restarts (per-example worst case).")] = 1,
+    source: Annotated[Optional[str], typer.Option(help="Craft PGD examples on this run instead (gray-box if same arch, else black-box).")] = None,
+    ood: Annotated[Optional[str], typer.Option(help="Out-of-distribution set: a data set name or a folder of class folders (AUPR, AUROC).")] = None,
+    natural_adversarial: Annotated[Optional[str], typer.Option("--natural-adversarial", help="ImageNet-A folder: accuracy over its 200 classes.")] = None,
+    deform: Annotated[bool, typer.Option("--deform", help="Accuracy under the eight deformations of MixupE Table 8.")] = False,
+    corruptions: Annotated[Optional[str], typer.Option(help="CIFAR-10/100-C folder: accuracy per corruption and severity.")] = None,
+    n_examples: Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate a fixed subset of N test examples.")] = None,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per batch on the device.")] = 256,
+    seed: Annotated[int, typer.Option(help="Seed of the subset, random starts and deformations.")] = 0,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data sets.")] = None,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """Attack and probe a trained run; every number is stored (kind robust) with its settings.
+
+    \b
+    Examples:
+      msda robust 3f2a --attack pgd --eps 8 --step-size 2 --steps 10
+      msda robust 3f2a --attack pgd --source 9c1d          # transfer attack
+      msda robust 3f2a --ood fashion-mnist --deform
+      msda robust 3f2a --corruptions ~/data/CIFAR-100-C
+    """
+    import pandas as pd
+    import torch
+
+    from msda_cli.render import check_format, print_frame
+    from msda_cli.robust.command import RobustRequest, run_robust
+
+    check_format(fmt)
+    req = RobustRequest(attack=attack, eps=eps, steps=steps, step_size=step_size, restarts=restarts, source=source,
+                        ood=ood, natural_adversarial=natural_adversarial, deform=deform, corruptions=corruptions,
+                        n_examples=n_examples, batch_size=batch_size, seed=seed, data_dir=data_dir)
+    req.check()
+    store = _store(db, create=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    run, rows = run_robust(store, run_id, req, device, log=lambda msg: err.print(f"note: {msg}", markup=False))
+    frame = pd.DataFrame([{"measure": name, "value": value,
+                           "settings": ", ".join(f"{k}={v}" for k, v in params.items())}
+                          for name, value, _, params in rows])
+    print_frame(frame, fmt, title=f"Robustness of run {run} (values in %)", console=out)
+
+
 # ----- report -------------------------------------------------------------------------
 @app.command()
 def report(

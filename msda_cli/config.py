@@ -3,7 +3,8 @@
 A recipe names a data set, an architecture, a method with its hyperparameters (`mixer`),
 the optimizer, the schedule and the run length. `method_defaults` holds per-method
 hyperparameters the recipe's paper used, so `--method gmix` on a CIFAR-100 recipe trains
-GMix with the paper's α rather than the recipe method's.
+GMix with the paper's α rather than the recipe method's. Likewise `model` options belong
+to the recipe's own architecture and are dropped when `--arch` names another one.
 """
 
 from __future__ import annotations
@@ -243,6 +244,8 @@ def expand(raw: dict, methods: list[str], archs: list[str], seeds: list[int]) ->
     for method, arch, seed in itertools.product(methods or [raw.get("method", "vanilla")],
                                                 archs or [raw.get("arch")], seeds or [raw.get("seed", 0)]):
         one = switch_method(raw, method)
+        if arch != raw.get("arch"):
+            one["model"] = {}  # the recipe's model options belong to its own architecture
         one["arch"], one["seed"] = arch, seed
         out.append(one)
     return out

@@ -95,3 +95,10 @@ def test_method_list_all_expands_to_every_registered_method():
     methods = resolve_method_list(["all"])
     assert methods[0] == "vanilla" and sorted(methods) == sorted(MIXERS)
     assert resolve_method_list(["mixup", "all"])[0] == "mixup"
+
+
+def test_switching_arch_drops_the_recipe_arch_options():
+    raw = read_recipe("digits-mixup")
+    assert raw["model"] == {"width": 16}
+    same, other = expand(raw, [], ["digits-cnn", "resnet56"], [])
+    assert same["model"] == {"width": 16} and other["model"] == {} and other["arch"] == "resnet56"

@@ -1,0 +1,92 @@
+"""`msda robust`: run the requested measures on a stored run and store every number.
+
+All settings and folders are checked before the model is loaded; all measures are computed
+before anything is written, so an error midway leaves the store as it was.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from pathlib import Path
+
+from msda_cli.errors import MsdaError
+
+
+@dataclass
+class RobustRequest:
+    attack: str | None = None
+    eps: float = 8.0
+    steps: int = 10
+    step_size: float = 2.0
+    restarts: int = 1
+    source: str | None = None
+    ood: str | None = None
+    natural_adversarial: str | None = None
+    deform: bool = False
+    corruptions: str | None = None
+    n_examples: int | None = None
+    batch_size: int = 256
+    seed: int = 0
+    data_dir: str | None = None
+
+    def check(self) -> None:
+        if not (self.attack or self.ood or self.natural_adversarial or self.deform or self.corruptions):
+            raise MsdaError("name a measure: --attack fgsm|pgd, --ood NAME|DIR, --natural-adversarial DIR, "
+                            "--deform or --corruptions DIR")
+        if self.attack is not None and self.attack not in ("fgsm", "pgd"):
+            raise MsdaError(f"unknown attack {self.attack!r}; choose from: fgsm, pgd")
+        if self.eps < 0 or self.eps > 255:
+            raise MsdaError(f"--eps must be in [0, 255] (pixel units), got {self.eps:g}")
+        if self.steps < 1:
+            raise MsdaError(f"--steps must be at least 1, got {self.steps}")
+        if self.step_size <= 0:
+            raise MsdaError(f"--step-size must be positive, got {self.step_size:g}")
+        if self.restarts < 1:
+            raise MsdaError(f"--restarts must be at least 1, got {self.restarts}")
+        if self.source is not None and self.attack != "pgd":
+            raise MsdaError("--source crafts transfer attacks with PGD; add --attack pgd")
+        if self.n_examples is not None and self.n_examples < 1:
+            raise MsdaError(f"--n-examples must be at least 1, got {self.n_examples}")
+        if self.batch_size < 1:
+            raise MsdaError(f"--batch-size must be at least 1, got {self.batch_size}")
+        for flag, folder in (("--natural-adversarial", self.natural_adversarial), ("--corruptions", self.corruptions)):
+            if folder is not None and not Path(folder).is_dir():
+                raise MsdaError(f"{flag} {folder} is not a directory")
+
+
+def run_robust(store, run_id: str, req: RobustRequest, device: str, log=print) -> tuple[str, list[tuple]]:
+    """Compute every requested measure of `run_id`; returns (run id, metric rows) after storing them."""
+    from msda_cli import robust
+    from msda_cli.engine.checkpoint import load_run
+
+    req.check()
+    target = load_run(store, run_id, device=device, data_dir=req.data_dir)
+    source = load_run(store, req.source, device=device) if req.source else None
+    ood_set = robust.open_ood_set(req.ood, target.info, root=req.data_dir) if req.ood else None
+    common = dict(n_examples=req.n_examples, batch_size=req.batch_size, seed=req.seed)
+    rows: list[tuple] = []
+    if req.attack:
+        mode = None
+        if source is not None:
+            if source.info.num_classes != target.info.num_classes or source.info.classes != target.info.classes:
+                raise MsdaError(f"source run {source.run.id} was trained on other classes "
+                                f"({source.config.dataset}) than run {target.run.id} ({target.config.dataset})")
+            mode = "gray-box" if source.config.arch == target.config.arch else "black-box"
+        rows += robust.evaluate_attack(
+            target.model, target.test_set, attack=req.attack, eps=req.eps, steps=req.steps,
+            step_size=req.step_size, restarts=req.restarts, source_model=source.model if source else None,
+            mode=mode, source_run=source.run.id if source else None, **common)
+    if ood_set is not None:
+        dataset, name = ood_set
+        rows += robust.evaluate_ood(target.model, target.test_set, dataset, name, **common)
+    if req.natural_adversarial:
+        rows += robust.evaluate_natural_adversarial(
+            target.model, target.info.classes, req.natural_adversarial, image_size=target.info.image_size,
+            in_chans=target.info.in_chans, log=log, **common)
+    if req.deform:
+        rows += robust.evaluate_deformations(target.model, target.test_set, **common)
+    if req.corruptions:
+        rows += robust.evaluate_corruptions(target.model, req.corruptions, image_size=target.info.image_size,
+                                            log=log, **common)
+    store.add_metrics(target.run.id, "robust", rows)
+    return target.run.id, rows
