@@ -304,3 +304,12 @@ def test_end_to_end_train_subsample_train_report(msda, db_path, monkeypatch):
         r = msda("report", "--table", "dcutmix-fig5a", "--format", "csv")
         assert r.code == 0, r.stderr
         assert "CV (high)" in r.stdout and "Random" in r.stdout
+
+
+def test_runs_rm_deletes_the_run_subsets_and_their_index_files(msda, db_path):
+    run_id, _ = _fake_run(db_path)
+    assert msda("subsample", run_id, "--ratio", "0.2", "--mixes", "2").code == 0
+    (path,) = [Path(s["path"]) for s in _subsets(db_path)]
+    assert path.is_file()
+    assert msda("runs", "rm", run_id).code == 0
+    assert _subsets(db_path) == [] and not path.exists()
