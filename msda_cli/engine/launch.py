@@ -102,37 +102,46 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
     store = Store(store_path) if main else None
     if resume_id is not None:
         configs, run_ids = _prepare_resume(store, resume_id, accelerator)
-        subset_ids = [None]
+        subset_id = store.get_run(run_ids[0]).subset_id if main else None
     else:
         configs = resolve_configs(req)
         check_data(configs)
-        subset_ids = [req.subset_id] * len(configs)
         run_ids = [None] * len(configs)
-    if main:
-        signal.signal(signal.SIGTERM, _raise_terminated)
-    done = []
-    for cfg, run_id, subset_id in zip(configs, run_ids, subset_ids):
-        subset = None
-        if resume_id is not None:
-            subset_id = store.get_run(run_id).subset_id if main else None
-        if main:
-            if subset_id:
-                from msda_cli.engine.build import build_data
-
-                subset = load_subset_indices(store, subset_id, len(build_data(cfg, train=True)))
-            if run_id is None:
+        subset_id = req.subset_id
+    subset = check_subset(store, subset_id, configs) if main and subset_id else None
+    subset = _broadcast(accelerator, subset)
+    previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
+    try:
+        done = []
+        for cfg, run_id in zip(configs, run_ids):
+            if main and run_id is None:
                 run = store.create_run(
                     name=f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", recipe=cfg.name, dataset=cfg.dataset,
                     arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
                     subset_id=subset_id, msda_version=__version__,
                 )
                 run_id = run.id
-                (store.run_dir(run_id)).mkdir(parents=True, exist_ok=True)
+                store.run_dir(run_id).mkdir(parents=True, exist_ok=True)
                 (store.run_dir(run_id) / "config.json").write_text(json.dumps(json.loads(cfg.model_dump_json()), indent=2))
-            _LIVE_RUNS.add(run_id)
-        subset = _broadcast(accelerator, subset)
-        done.append(_fit_one(cfg, store, run_id, accelerator, resume_id is not None, subset, progress))
-    return done
+            if main:
+                _LIVE_RUNS.add(run_id)
+            done.append(_fit_one(cfg, store, run_id, accelerator, resume_id is not None, subset, progress))
+        return done
+    finally:
+        if main:
+            signal.signal(signal.SIGTERM, previous)
+
+
+def check_subset(store: Store, subset_id: str, configs: list[Config]) -> np.ndarray:
+    """The subset's indices, after checking it was drawn from the data set every run trains on."""
+    from msda_cli.engine.build import build_data
+
+    subset = store.get_subset(subset_id)
+    source = store.get_run(subset.source_run_id)
+    for cfg in configs:
+        if cfg.dataset != source.dataset:
+            raise MsdaError(f"subset {subset_id} selects {source.dataset} samples; the recipe trains on {cfg.dataset}")
+    return load_subset_indices(store, subset_id, len(build_data(configs[0], train=True)))
 
 
 def _broadcast(accelerator, obj):

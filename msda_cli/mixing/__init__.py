@@ -1,8 +1,30 @@
-"""Every MSDA method by name: `build_mixer("gmix", alpha=0.5)`; see `base.py` for the contract."""
+"""Every MSDA method by name: `build_mixer("gmix", alpha=0.5)`; see `base.py` for the contract.
+
+Methods and hyperparameters (defaults); every method also takes `smoothing` (0.0), every
+mask method `mask_mode` (`batch`: one mask per batch, the authors' code | `sample`):
+
+  vanilla                                          no mixing
+  mixup           alpha=1.0                        also tabular; mask_mode: one λ per batch/sample
+  cutmix          alpha=1.0
+  mixup-cutmix    alpha=1.0, cutmix_alpha=1.0, q=0.5   Mixup with probability q, else CutMix
+  hmix            alpha=1.0, r=0.5, gamma=None     r fixed, or r ~ Beta(γ, γ) when gamma is set
+  gmix            alpha=0.5
+  mixupe          alpha=1.0, eta=0.001, variant=paper|code   (needs the model: `loss`)
+  manifold-mixup  alpha=2.0                        (needs the model: `loss`)
+  dmixup          k=3, alpha=1.0                   also tabular; φ per sample
+  dcutmix         k=3, alpha=1.0, prob=1.0
+  saliency-dcutmix k=3, alpha=1.0, prob=1.0
+  cutout          size=0.5                         box side as a fraction of the image side
+  resizemix       scale_min=0.1, scale_max=0.8
+  fmix            alpha=1.0, decay_power=3.0
+  saliencymix     alpha=1.0
+
+`method_hparams(name)` lists them programmatically.
+"""
 
 from __future__ import annotations
 
-from msda_cli.mixing.base import LossOutput, Mixer, MixOutput, soft_cross_entropy  # noqa: F401
+from msda_cli.mixing.base import LossOutput, Mixer, MixOutput, one_hot, soft_cross_entropy  # noqa: F401
 from msda_cli.registry import Registry
 
 MIXERS = Registry("method")
@@ -19,18 +41,38 @@ def register_mixer(name: str):
     return decorator
 
 
+def method_hparams(name: str) -> dict:
+    """The hyperparameters of method `name` with their defaults."""
+    import inspect
+
+    params = inspect.signature(MIXERS.lookup(name).__init__).parameters
+    return {k: p.default for k, p in params.items() if k != "self" and p.kind == p.POSITIONAL_OR_KEYWORD}
+
+
 def build_mixer(name: str, **hparams) -> Mixer:
     """Build method `name`; unknown names, unknown hyperparameters and bad values raise MsdaError."""
+    from msda_cli.errors import MsdaError
+
     cls = MIXERS.lookup(name)
-    try:
-        return cls(**hparams)
-    except TypeError as e:  # unexpected keyword
-        import inspect
-
-        from msda_cli.errors import MsdaError
-
-        valid = [p for p in inspect.signature(cls.__init__).parameters if p not in ("self", "kwargs")]
-        raise MsdaError(f"method {name!r} got an unknown hyperparameter ({e}); valid: {', '.join(valid)}") from None
+    valid = method_hparams(name)
+    unknown = sorted(set(hparams) - set(valid))
+    if unknown:
+        raise MsdaError(
+            f"method {name!r} has no hyperparameter {', '.join(map(repr, unknown))}; valid: {', '.join(valid)}"
+        )
+    return cls(**hparams)
 
 
-from msda_cli.mixing import vanilla  # noqa: E402,F401  (registers the methods)
+# importing the family modules registers the methods
+from msda_cli.mixing import (  # noqa: E402,F401
+    cutmix,
+    fmix,
+    hmix,
+    kimage,
+    manifold,
+    mixup,
+    mixupe,
+    vanilla,
+)
+
+MODEL_METHODS = ("mixupe", "manifold-mixup")  # need the model: `mix()` alone shows their input-level Mixup

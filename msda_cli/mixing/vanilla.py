@@ -8,6 +8,9 @@ from msda_cli.mixing.base import Mixer, MixOutput, one_hot
 
 @register_mixer("vanilla")
 class Vanilla(Mixer):
-    def mix(self, x, y, num_classes, generator=None, lam=None) -> MixOutput:
+    def apply(self, x, y, num_classes, params) -> MixOutput:
+        B = x.shape[0]
         target = one_hot(y, num_classes, self.smoothing).to(x.device)
-        return MixOutput(x, target, torch.ones(x.shape[0], device=x.device), None)
+        ones = torch.ones(B, device=x.device)
+        index = torch.arange(B, device=x.device).view(1, B)
+        return MixOutput(x, target, ones, None, index, ones.view(B, 1))

@@ -1,0 +1,171 @@
+"""Time every mixing method and print its ratio to timm's batch-mode Mixup/CutMix on the same batch.
+
+    .venv/bin/python benchmarks/bench_mixers.py [--repeats 5] [--device cpu|cuda|all] [--threads 1]
+
+Baselines (measured in the same run, on the same batch):
+- blend methods (mixup, dmixup, vanilla) against timm `Mixup(mixup_alpha=1, mode="batch")`;
+- every mask method against timm `Mixup(cutmix_alpha=1, mode="batch")` (batch CutMix);
+  target: within 3×. timm mutates its input in place; it is timed on a reused buffer, without
+  a clone, which favours timm.
+- per-sample modes against a Python loop over the samples: timm's `mode="elem"` (its
+  per-sample loop) for the two-image methods, and a straightforward per-sample loop written
+  below for DCutMix; target: ≥ 10× faster at batch 128.
+Model-based methods (mixupe, manifold-mixup) are timed by their `mix()` (the Mixup part).
+"""
+
+from __future__ import annotations
+
+import argparse
+import math
+import statistics
+import sys
+import time
+
+import numpy as np
+import torch
+
+from msda_cli.mixing import MIXERS, build_mixer, method_hparams
+from msda_cli.mixing.base import one_hot
+
+NUM_CLASSES = 100
+SHAPES = [(128, 3, 32, 32), (64, 3, 224, 224)]
+BLEND = {"vanilla", "mixup", "dmixup", "mixupe", "manifold-mixup"}
+
+
+def timed(fn, repeats: int, device: torch.device) -> float:
+    """Median seconds per call (after one warm-up call)."""
+    fn()
+    times = []
+    for _ in range(repeats):
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        t0 = time.perf_counter()
+        fn()
+        if device.type == "cuda":
+            torch.cuda.synchronize(device)
+        times.append(time.perf_counter() - t0)
+    return statistics.median(times)
+
+
+def naive_dcutmix(x, y, num_classes: int, k: int, alpha: float, rng: np.random.Generator):
+    """DCutMix with one φ and one box chain per sample, written as a plain loop over the samples."""
+    B, _, H, W = x.shape
+    out = x.clone()
+    target = torch.zeros(B, num_classes, device=x.device)
+    Y = one_hot(y, num_classes)
+    perms = [torch.arange(B)] + [torch.randperm(B) for _ in range(k - 1)]
+    for b in range(B):
+        phi = rng.dirichlet([alpha] * k)
+        ph, pw, py, px, rem = H, W, 0, 0, 1.0
+        areas = [H * W]
+        for j in range(1, k):
+            v = min(1.0, phi[j - 1] / rem) if rem > 1e-12 else 1.0
+            rem -= phi[j - 1]
+            h, w = round(ph * math.sqrt(1 - v)), round(pw * math.sqrt(1 - v))
+            y0 = py + int(rng.integers(0, ph - h + 1))
+            x0 = px + int(rng.integers(0, pw - w + 1))
+            src = int(perms[j][b])
+            out[b, :, y0:y0 + h, x0:x0 + w] = x[src, :, y0:y0 + h, x0:x0 + w]
+            areas.append(h * w)
+            ph, pw, py, px = h, w, y0, x0
+        areas.append(0)
+        for j in range(k):
+            target[b] += (areas[j] - areas[j + 1]) / (H * W) * Y[int(perms[j][b])]
+    return out, target
+
+
+def timm_mixer(kind: str, mode: str):
+    from timm.data import Mixup
+
+    if kind == "mixup":
+        return Mixup(mixup_alpha=1.0, cutmix_alpha=0.0, mode=mode, label_smoothing=0.0, num_classes=NUM_CLASSES)
+    return Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, mode=mode, label_smoothing=0.0, num_classes=NUM_CLASSES)
+
+
+def bench_device(device: torch.device, repeats: int) -> list[str]:
+    failures = []
+    np.random.seed(0)
+    for shape in SHAPES:
+        B = shape[0]
+        g = torch.Generator().manual_seed(0)
+        x = torch.rand(shape, generator=g).to(device)
+        y = torch.randint(0, NUM_CLASSES, (B,), generator=g).to(device)
+        buf = x.clone()
+        base = {}
+        for kind in ("mixup", "cutmix"):
+            for mode in ("batch", "elem"):
+                m = timm_mixer(kind, mode)
+                if mode == "elem" and device.type != "cpu":
+                    base[kind, mode] = float("nan")  # timm's elem mode runs its loop on the CPU side
+                    continue
+                base[kind, mode] = timed(lambda m=m: m(buf, y), repeats, device)
+        shape_s = "x".join(map(str, shape))
+        print(f"\n## {device.type}  batch {shape_s}   timm batch Mixup {base['mixup', 'batch'] * 1e3:.2f} ms, "
+              f"batch CutMix {base['cutmix', 'batch'] * 1e3:.2f} ms, elem Mixup "
+              f"{base['mixup', 'elem'] * 1e3:.2f} ms, elem CutMix {base['cutmix', 'elem'] * 1e3:.2f} ms")
+        print(f"{'method':<18}{'mode':<8}{'ms/batch':>10}  {'baseline':<18}{'ratio':>7}  target")
+        gen = torch.Generator().manual_seed(1)
+        for name in sorted(MIXERS):
+            modes = ["batch", "sample"] if "mask_mode" in method_hparams(name) else [None]
+            for mode in modes:
+                mixer = build_mixer(name, **({"mask_mode": mode} if mode else {}))
+                t = timed(lambda: mixer(x, y, NUM_CLASSES, generator=gen), repeats, device)
+                blend = name in BLEND
+                if mode == "sample":
+                    ref = base["mixup" if blend else "cutmix", "elem"]
+                    ref_name = "timm elem " + ("Mixup" if blend else "CutMix")
+                    ratio = ref / t  # speed-up over the per-sample loop
+                    ok = (ratio >= 10 or B != 128 or math.isnan(ratio))
+                    target = "≥10× faster" + ("" if ok else "  MISSED")
+                    shown = f"{ratio:6.1f}×"
+                else:
+                    ref = base["mixup" if blend else "cutmix", "batch"]
+                    ref_name = "timm batch " + ("Mixup" if blend else "CutMix")
+                    ratio = t / ref
+                    ok = blend or ratio <= 3
+                    target = ("≤3× slower" if not blend else "-") + ("" if ok else "  MISSED")
+                    shown = f"{ratio:6.2f} "
+                if not ok:
+                    failures.append(f"{device.type} {shape_s} {name} {mode}")
+                print(f"{name:<18}{mode or '-':<8}{t * 1e3:10.2f}  {ref_name:<18}{shown:>7}  {target}")
+        # per-sample DCutMix against a straightforward Python loop over the samples
+        rng = np.random.default_rng(0)
+        x_cpu, y_cpu = x, y
+        t_loop = timed(lambda: naive_dcutmix(x_cpu, y_cpu, NUM_CLASSES, 3, 1.0, rng), max(1, repeats // 2), device)
+        ours = build_mixer("dcutmix", k=3, alpha=1.0, mask_mode="sample")
+        t_ours = timed(lambda: ours(x, y, NUM_CLASSES, generator=gen), repeats, device)
+        speed = t_loop / t_ours
+        ok = speed >= 10 or B != 128
+        if not ok:
+            failures.append(f"{device.type} {shape_s} dcutmix sample vs loop")
+        print(f"dcutmix (K=3) per-sample: ours {t_ours * 1e3:.2f} ms, Python loop {t_loop * 1e3:.2f} ms "
+              f"-> {speed:.1f}× faster {'(target ≥10× at batch 128)' if B == 128 else ''}"
+              f"{'' if ok else '  MISSED'}")
+    return failures
+
+
+def main(argv=None) -> int:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--repeats", type=int, default=5, help="timed calls per measurement (median)")
+    parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"],
+                        help="all: the CPU, and CUDA when available")
+    parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 = stable timings)")
+    args = parser.parse_args(argv)
+    torch.set_num_threads(args.threads)
+    devices = []
+    if args.device in ("cpu", "all"):
+        devices.append(torch.device("cpu"))
+    if args.device in ("cuda", "all") and torch.cuda.is_available():
+        devices.append(torch.device("cuda"))
+    elif args.device == "cuda":
+        print("CUDA is not available", file=sys.stderr)
+        return 2
+    failures = []
+    for device in devices:
+        failures += bench_device(device, args.repeats)
+    print("\nall targets met" if not failures else "\ntargets missed: " + "; ".join(failures))
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,63 @@
+"""FMix (Harris et al., 2020): a binary mask from thresholded low-frequency noise.
+
+A random complex spectrum scaled by 1 / f^δ (`decay_power`) is inverted to a smooth grey
+image; its top round(λ·H·W) pixels (λ ~ Beta(α, α)) take x, the rest the partner. The mask
+holds exactly that many pixels, and the label is its realized mean. The spectrum noise is
+O(H·W) numbers per mask, drawn on the CPU with the generator like every other draw.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from msda_cli.mixing import register_mixer
+from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
+from msda_cli.mixing.masks import blend, gather_batch
+
+
+def low_freq_images(noise: torch.Tensor, H: int, W: int, decay_power: float) -> torch.Tensor:
+    """[n, H, W] smooth images from noise [n, 2, H, W//2+1] (real and imaginary parts)."""
+    fy = torch.fft.fftfreq(H, device=noise.device).view(H, 1)
+    fx = torch.fft.rfftfreq(W, device=noise.device).view(1, -1)
+    freq = torch.sqrt(fy ** 2 + fx ** 2)
+    scale = 1.0 / freq.clamp_min(1.0 / max(H, W)) ** decay_power
+    spectrum = torch.complex(noise[:, 0], noise[:, 1]) * scale
+    return torch.fft.irfft2(spectrum, s=(H, W))
+
+
+def top_fraction_mask(images: torch.Tensor, count: torch.Tensor) -> torch.Tensor:
+    """bool [n,1,H,W]: True on the `count` [n] largest pixels of each image (exactly that many)."""
+    n, H, W = images.shape
+    flat = images.flatten(1)
+    order = flat.argsort(dim=1, descending=True)
+    rank = torch.empty_like(order)
+    rank.scatter_(1, order, torch.arange(H * W, device=images.device).expand(n, -1))
+    count = count.long().view(n, 1)
+    return (rank < count).view(n, 1, H, W)
+
+
+@register_mixer("fmix")
+class FMix(ImageMixer):
+    """FMix: `alpha` (Beta(α, α) for λ), `decay_power` δ (3 in the paper)."""
+
+    def __init__(self, alpha: float = 1.0, decay_power: float = 3.0, mask_mode: str = "batch",
+                 smoothing: float = 0.0):
+        super().__init__(mask_mode, smoothing)
+        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.decay_power = check_range("decay_power", decay_power, 0.0, low_open=True)
+
+    def draw(self, shape, generator=None, lam=None) -> dict:
+        B, H, W = shape[0], shape[-2], shape[-1]
+        n = self.num_masks(B)
+        lam = self.draw_lam(self.alpha, n, generator, lam)
+        perm = torch.randperm(B, generator=generator)
+        noise = torch.randn(n, 2, H, W // 2 + 1, generator=generator)
+        return {"lam": lam, "index": torch.stack([torch.arange(B), perm]), "noise": noise}
+
+    def apply(self, x, y, num_classes, params) -> MixOutput:
+        H, W = x.shape[-2:]
+        images = low_freq_images(to_device(params["noise"], x.device), H, W, self.decay_power)
+        count = torch.round(params["lam"] * (H * W))  # pixels that keep x
+        mask = top_fraction_mask(images, to_device(count, x.device)).float()
+        partner = gather_batch(x, to_device(params["index"][1], x.device))
+        return self.finish(x, y, num_classes, params["index"], blend(x, partner, mask), mask, count / (H * W))

@@ -1,0 +1,111 @@
+"""HMix and GMix, from "A Unified Analysis of Mixed Sample Data Augmentation: A Loss Function
+Perspective" (Park et al., NeurIPS 2022).
+
+HMix: λ ~ Beta(α, α); a box of area r(1−λ)·H·W (centre uniform, clipped) takes the partner;
+outside the box the two images are blended with weight λ/cut, cut = 1 − (box area)/(H·W), so
+mean(M) = λ exactly. r → 0 is Mixup, r = 1 is CutMix; r ~ Beta(γ, γ) with γ → 0 approaches
+Stochastic Mixup & CutMix.
+
+GMix (the authors' code): s = min(λ, 1−λ), centre p uniform over the pixels, Gaussian blob
+K(q) = exp(−π‖q − p‖² / (s·H·W)) carrying the minority image (M = K for λ < 0.5, else 1 − K).
+Unclipped, the blob integrates to s·H·W, so E[M] = λ; the border cuts it, so the label uses the
+realized mean of M. (The authors use s·H² for square images; s·H·W is the same there. The
+paper's printed formula has an extra factor 2 in the denominator, with which E[M] ≠ λ; we follow
+the code.)
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+
+from msda_cli.mixing import register_mixer
+from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
+from msda_cli.mixing.cutmix import draw_centred_boxes
+from msda_cli.mixing.masks import blend, box_area, gather_batch, inside_box, paste_partner_boxes
+from msda_cli.mixing.sampling import beta, randint
+
+
+@register_mixer("hmix")
+class HMix(ImageMixer):
+    """HMix: `alpha` (Beta(α, α) for λ), `r` (box ratio, fixed) or `gamma` (r ~ Beta(γ, γ) per draw)."""
+
+    def __init__(self, alpha: float = 1.0, r: float = 0.5, gamma: float | None = None, mask_mode: str = "batch",
+                 smoothing: float = 0.0):
+        super().__init__(mask_mode, smoothing)
+        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.r = check_range("r", r, 0.0, 1.0)
+        self.gamma = None if gamma is None else check_range("gamma", gamma, 0.0, low_open=True)
+
+    def draw(self, shape, generator=None, lam=None) -> dict:
+        B, H, W = shape[0], shape[-2], shape[-1]
+        n = self.num_masks(B)
+        lam = self.draw_lam(self.alpha, n, generator, lam)
+        perm = torch.randperm(B, generator=generator)
+        if self.gamma is None:
+            r = torch.full((n,), self.r, dtype=torch.float64)
+        else:
+            r = beta(self.gamma, self.gamma, n, generator)
+        bounds = draw_centred_boxes(r * (1.0 - lam), H, W, generator)
+        cut = 1.0 - box_area(bounds).double() / (H * W)
+        outside = torch.where(cut > 0, lam / cut.clamp_min(1e-12), torch.zeros_like(lam)).clamp(0.0, 1.0)
+        return {"lam": lam, "r": r, "index": torch.stack([torch.arange(B), perm]), "bounds": bounds,
+                "outside": outside}
+
+    def apply(self, x, y, num_classes, params) -> MixOutput:
+        H, W = x.shape[-2:]
+        bounds = params["bounds"]
+        outside = to_device(params["outside"], x.device, torch.float32).view(-1, 1, 1, 1)
+        partner = gather_batch(x, to_device(params["index"][1], x.device))
+        # blend with λ/cut everywhere, then the box takes the partner
+        x_mix = paste_partner_boxes(torch.lerp(partner, x, outside.to(x.dtype)), partner, None, bounds)
+
+        def mask():
+            inside = inside_box(to_device(bounds, x.device), H, W)
+            return torch.where(inside, torch.zeros((), device=x.device), outside)
+
+        # mean(M) from the geometry: (HW − area) pixels of float32(λ/cut), exactly as the mask holds them
+        out32 = params["outside"].float().double()
+        realized = out32 * (H * W - box_area(bounds).double()) / (H * W)
+        return self.finish(x, y, num_classes, params["index"], x_mix, mask, realized)
+
+
+def gaussian_blob(centres: torch.Tensor, s: torch.Tensor, H: int, W: int) -> torch.Tensor:
+    """K [n,1,H,W] = exp(−π‖q − p‖² / (s·H·W)); centres [n,2] (row, col), s [n] (0 gives K = 0)."""
+    device = centres.device
+    rows = torch.arange(H, device=device, dtype=torch.float32).view(1, H, 1)
+    cols = torch.arange(W, device=device, dtype=torch.float32).view(1, 1, W)
+    c = centres.float().view(-1, 2, 1, 1)
+    s = s.float().view(-1, 1, 1)
+    scale = -math.pi / (s.clamp_min(1e-12) * (H * W))
+    # separable: exp(a + b) = exp(a)·exp(b), so only n·(H + W) exponentials
+    blob = torch.exp(scale * (rows - c[:, 0]) ** 2) * torch.exp(scale * (cols - c[:, 1]) ** 2)
+    return torch.where(s > 0, blob, torch.zeros((), device=device)).unsqueeze(1)
+
+
+@register_mixer("gmix")
+class GMix(ImageMixer):
+    """GMix: `alpha` (Beta(α, α) for λ; the paper uses 0.5 on CIFAR-100, 1 on ImageNet)."""
+
+    def __init__(self, alpha: float = 0.5, mask_mode: str = "batch", smoothing: float = 0.0):
+        super().__init__(mask_mode, smoothing)
+        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+
+    def draw(self, shape, generator=None, lam=None) -> dict:
+        B, H, W = shape[0], shape[-2], shape[-1]
+        n = self.num_masks(B)
+        lam = self.draw_lam(self.alpha, n, generator, lam)
+        perm = torch.randperm(B, generator=generator)
+        centres = torch.stack([randint(H, n, generator), randint(W, n, generator)], dim=1)
+        return {"lam": lam, "index": torch.stack([torch.arange(B), perm]), "centres": centres}
+
+    def apply(self, x, y, num_classes, params) -> MixOutput:
+        H, W = x.shape[-2:]
+        lam = params["lam"]
+        s = torch.minimum(lam, 1.0 - lam)
+        blob = gaussian_blob(to_device(params["centres"], x.device), to_device(s, x.device), H, W)
+        minority = to_device(lam < 0.5, x.device).view(-1, 1, 1, 1)
+        mask = torch.where(minority, blob, 1.0 - blob)
+        partner = gather_batch(x, to_device(params["index"][1], x.device))
+        return self.finish(x, y, num_classes, params["index"], blend(x, partner, mask), mask)

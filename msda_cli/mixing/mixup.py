@@ -1,0 +1,40 @@
+"""Mixup (Zhang et al., 2018): x̃ = λx + (1−λ)x[π], ỹ = λy + (1−λ)y[π], λ ~ Beta(α, α).
+
+Works on images [B, C, H, W] and on tabular rows [B, D]. `mask_mode: batch` (the authors'
+code) draws one λ per batch, `sample` one per sample.
+"""
+
+from __future__ import annotations
+
+import torch
+
+from msda_cli.mixing import register_mixer
+from msda_cli.mixing.base import MixOutput, TwoImageMixer, check_range, to_device
+from msda_cli.mixing.masks import gather_batch
+
+
+def mixup_blend(x: torch.Tensor, partner_index: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """Blend with λ [n] (CPU float64); returns the mixed batch and M (λ broadcast, [n,1,...])."""
+    w = to_device(lam, x.device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
+    partner = gather_batch(x, to_device(partner_index, x.device))
+    return torch.lerp(partner, x, w.to(x.dtype)), w
+
+
+@register_mixer("mixup")
+class Mixup(TwoImageMixer):
+    def __init__(self, alpha: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
+        super().__init__(mask_mode, smoothing)
+        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+
+    def draw(self, shape, generator=None, lam=None) -> dict:
+        B = shape[0]
+        n = self.num_masks(B)
+        lam = self.draw_lam(self.alpha, n, generator, lam)
+        perm = torch.randperm(B, generator=generator)
+        return {"lam": lam, "index": torch.stack([torch.arange(B), perm])}
+
+    def apply(self, x, y, num_classes, params) -> MixOutput:
+        index = params["index"]
+        x_mix, w = mixup_blend(x, index[1], params["lam"])
+        mask = w.expand(w.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else w.view(-1, 1)
+        return self.finish(x, y, num_classes, index, x_mix, mask, realized=params["lam"])

@@ -1,0 +1,69 @@
+"""MixupE (Zou et al., "MixupE: Understanding and Improving Mixup from Directional Derivative
+Perspective"): Mixup plus an explicit first-order directional-derivative term.
+
+With clean logits f(x_i), p = softmax(f) and one-hot y_i: q̂(x_i) = (y_i − p_i)ᵀ f(x_i).
+
+- `variant: paper` (eq. 7–9): R = E[1−λ'] · mean_i |q̂(x_i)|, E[1−λ'] = 1 − (α+1)/(2α+1) for
+  Beta(α, α); loss = η̂ · (L_mix + η·R), η̂ = |L_mix| / |L_mix + η·R| detached, so the loss
+  value equals L_mix while its gradient carries η·R.
+- `variant: code` (the authors' released code, version 3): loss = L_mix − η·E[1−λ']·Σ_{q̂_i<τ} q̂_i / B
+  with τ = 1 and q̂ not detached.
+
+The clean forward is batched with the mixed one: one forward over torch.cat([x̃, x]), so a
+step costs about 1.3× Mixup. Note that BatchNorm layers therefore see the concatenated batch
+(mixed and clean samples together) in their batch statistics. `LossOutput.value` is the Mixup
+loss L_mix (what is logged); `terms["mixupe_r"]` is the extra term (R, or the code's sum).
+"""
+
+from __future__ import annotations
+
+import torch
+
+from msda_cli.mixing import register_mixer
+from msda_cli.mixing.base import LossOutput, check_choice, check_range, one_hot, soft_cross_entropy
+from msda_cli.mixing.mixup import Mixup
+
+CODE_THRESHOLD = 1.0  # τ in the authors' code
+
+
+def expected_one_minus_lam(alpha: float) -> float:
+    """E[1 − λ'] for λ' from the Beta(α, α) mixture D_λ: 1 − (α+1)/(2α+1)."""
+    return 1.0 - (alpha + 1.0) / (2.0 * alpha + 1.0)
+
+
+def q_hat(clean_logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torch.Tensor:
+    """q̂(x_i) = (y_i − softmax(f_i))ᵀ f_i, per sample [B] (float32, differentiable)."""
+    f = clean_logits.float()
+    target = one_hot(y, num_classes).to(f.device)
+    return ((target - torch.softmax(f, dim=-1)) * f).sum(dim=-1)
+
+
+@register_mixer("mixupe")
+class MixupE(Mixup):
+    """MixupE: `alpha` (Mixup's Beta(α, α)), `eta` (η, 0.001), `variant` (paper | code)."""
+
+    def __init__(self, alpha: float = 1.0, eta: float = 0.001, variant: str = "paper", mask_mode: str = "batch",
+                 smoothing: float = 0.0):
+        super().__init__(alpha, mask_mode, smoothing)
+        self.eta = check_range("eta", eta, 0.0)
+        self.variant = check_choice("variant", variant, ("paper", "code"))
+
+    def loss(self, model, x, y, num_classes: int, generator: torch.Generator | None = None) -> LossOutput:
+        out = self(x, y, num_classes, generator=generator)
+        B = x.shape[0]
+        logits_all = model(torch.cat([out.x, x], dim=0))
+        logits, clean = logits_all[:B], logits_all[B:]
+        l_mix = soft_cross_entropy(logits, out.y)
+        q = q_hat(clean, y, num_classes)
+        e = expected_one_minus_lam(self.alpha)
+        if self.variant == "paper":
+            extra = e * q.abs().mean()
+            total = l_mix + self.eta * extra
+            denom = total.detach().abs()
+            scale = torch.where(denom > 0, l_mix.detach().abs() / denom.clamp_min(1e-30), torch.ones_like(denom))
+            loss = scale * total
+        else:
+            below = (q < CODE_THRESHOLD).to(q.dtype)
+            extra = (q * below).sum() / B
+            loss = l_mix - self.eta * e * extra
+        return LossOutput(loss, logits, l_mix.detach(), {"mixupe_r": extra.detach()})
