@@ -212,8 +212,8 @@ def test_csv_and_json_carry_fields(frame):
 def test_rich_bold_best_and_runs(frame, db):
     _, ids = db
     rep = _adhoc(frame, show_runs=True)
-    table = render_rich(rep).renderables[0]
-    assert table.row_count == 4 and render_rich(rep).renderables[1].plain == rep.caption
+    title, table, caption = render_rich(rep).renderables
+    assert title.plain == rep.title and table.row_count == 4 and caption.plain == rep.caption
     rn56 = list(table.columns[1].cells)
     assert [str(t.style) for t in rn56] == ["", "", "", "bold"]
     assert ids["F"] in str(rn56[3]) and ids["G"] in str(rn56[3])

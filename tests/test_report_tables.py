@@ -164,7 +164,7 @@ def test_every_table_renders_in_every_format(populated, table_id):
     assert len(rows) == n_rows * n_cols
     doc = json.loads(render(rep, "json"))
     assert len(doc["cells"]) == n_rows * n_cols and doc["table"] == table_id
-    assert render_rich(rep).renderables[0].row_count == n_rows
+    assert render_rich(rep).renderables[1].row_count == n_rows
     assert rep.title in render(rep, "rich")
 
 

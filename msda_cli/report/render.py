@@ -178,14 +178,14 @@ def to_json(report: Report) -> str:
 
 # ----- rich ---------------------------------------------------------------------------
 def render_rich(report: Report):
-    """For the terminal: a rich Group of the Table (title, bold best cells) and the caption
-    below it at full console width (a Table caption would wrap to the table's width)."""
+    """For the terminal: a rich Group of the title, the Table (bold best cells) and the caption,
+    title and caption at full console width (a Table's own would wrap to the table's width)."""
     from rich.console import Group
     from rich.table import Table
     from rich.text import Text
 
     show_n = _varying_n(report)
-    table = Table(title=report.title, title_justify="left")
+    table = Table()
     for name in report.row_names:
         table.add_column(name, justify="left", no_wrap=True)
     for col in report.columns:
@@ -199,7 +199,7 @@ def render_rich(report: Report):
                 t.append(" " + extra, style="dim")
             texts.append(t)
         table.add_row(*labels, *texts)
-    return Group(table, Text(report.caption, style="dim"))
+    return Group(Text(report.title, style="bold italic"), table, Text(report.caption, style="dim"))
 
 
 def to_text(report: Report, width: int = 160) -> str:
