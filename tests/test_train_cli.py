@@ -159,3 +159,17 @@ def test_run_folder_has_a_log_line_per_epoch(msda, db_path, isolated_results):
     (run_id,) = query(db_path, "SELECT id FROM run")[0]
     lines = (isolated_results / "runs" / run_id / "log.txt").read_text().splitlines()
     assert len(lines) == 2 and "epoch 2/2" in lines[1] and "test top-1" in lines[1]
+
+
+def test_every_training_sample_is_seen_each_epoch(msda, db_path):
+    # 1437 digits at batch 100: 14 full batches and one of 37, none dropped.
+    assert msda("train", "--recipe", "digits-vanilla", "--set", "data.options.image_size=16",
+                "--set", "batch_size=100", "--epochs", "1").code == 0
+    m = dict(query(db_path, "SELECT name, value FROM metric WHERE kind='train' AND epoch IS NULL"))
+    assert round(m["images_per_s"] * m["train_time_s"]) == 1437
+
+
+def test_mlp_trains_on_flattened_images(msda, db_path):
+    r = msda("train", "--recipe", "digits-mixup", "--arch", "mlp", *FAST)
+    assert r.code == 0, r.stderr
+    assert query(db_path, "SELECT arch, status FROM run") == [("mlp", "finished")]

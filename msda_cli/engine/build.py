@@ -10,7 +10,7 @@ from torch.utils.data import Subset as TorchSubset
 from msda_cli.config import Config
 from msda_cli.data import LabeledDataset, build_dataset
 from msda_cli.mixing import Mixer, build_mixer
-from msda_cli.models import Normalized, build_model
+from msda_cli.models import FLAT_INPUT, Normalized, build_model
 
 
 def build_data(cfg: Config, train: bool, augment: bool | None = None) -> LabeledDataset:
@@ -26,7 +26,10 @@ def restrict(dataset: LabeledDataset, indices) -> LabeledDataset:
 
 
 def build_network(cfg: Config, info) -> Normalized:
-    net = build_model(cfg.arch, num_classes=info.num_classes, in_chans=info.in_chans, **cfg.model)
+    in_chans = info.in_chans
+    if cfg.arch in FLAT_INPUT and info.is_image:
+        in_chans = info.in_chans * info.image_size**2
+    net = build_model(cfg.arch, num_classes=info.num_classes, in_chans=in_chans, **cfg.model)
     return Normalized(net, info.mean, info.std)
 
 

@@ -107,13 +107,15 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     if subset_indices is not None:
         train_set = build.restrict(train_set, subset_indices)
     info = train_set.info
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
-                                 seed=cfg.seed, drop_last=True)
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
     per_process_batch = max(cfg.batch_size // world, 1)
+    # Every sample is seen each epoch, as in the papers' code; only a last batch of one sample
+    # is dropped (BatchNorm cannot train on it).
+    drop_last = len(sampler) % per_process_batch == 1
     pin = accelerator.device.type == "cuda"
     workers = cfg.data.workers
     loader_gen = torch.Generator()
-    train_loader = DataLoader(train_set, batch_size=per_process_batch, sampler=sampler, drop_last=True,
+    train_loader = DataLoader(train_set, batch_size=per_process_batch, sampler=sampler, drop_last=drop_last,
                               num_workers=workers, pin_memory=pin, generator=loader_gen,
                               persistent_workers=workers > 0)
     test_loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, shuffle=False,

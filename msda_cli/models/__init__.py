@@ -13,6 +13,8 @@ from msda_cli.registry import Registry
 
 MODELS = Registry("architecture")
 register_model = MODELS.register
+# Architectures that take flat feature vectors: an image input is flattened (C·H·W features).
+FLAT_INPUT: set[str] = {"mlp"}
 
 
 class Normalized(nn.Module):
