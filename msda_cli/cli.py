@@ -136,6 +136,7 @@ def eval_(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     dataset: Annotated[Optional[str], typer.Option(help="Evaluate on this data set's test split instead.")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
     """Compute top-1, top-5, NLL and ECE (15 bins) of a run on the test split and store them."""
@@ -144,7 +145,9 @@ def eval_(
 
     from msda_cli.engine.checkpoint import load_run
     from msda_cli.engine.evaluate import evaluate
+    from msda_cli.render import check_format
 
+    check_format(fmt)
     store = _store(db, create=False)
     device = "cuda" if torch.cuda.is_available() else "cpu"
     loaded = load_run(store, run_id, device=device, data_dir=data_dir, dataset=dataset)
@@ -158,8 +161,8 @@ def eval_(
 
     from msda_cli.render import print_frame
 
-    print_frame(pd.DataFrame([{"run": loaded.run.id, "dataset": params["dataset"], **metrics}]), "rich",
-                title=f"Evaluation of run {loaded.run.id}")
+    print_frame(pd.DataFrame([{"run": loaded.run.id, "dataset": params["dataset"], **metrics}]), fmt,
+                title=f"Evaluation of run {loaded.run.id}", console=out)
 
 
 # ----- robust -------------------------------------------------------------------------
@@ -389,32 +392,46 @@ def runs_list(
 
 
 @runs_app.command("show")
-def runs_show(run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")], db: DbOption = None):
-    """A run's details, its config and its metrics."""
+def runs_show(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """A run's details, its config and its metrics (json: all of it as one object)."""
     import pandas as pd
 
-    from msda_cli.render import print_frame
+    from msda_cli.render import check_format, print_frame
 
+    check_format(fmt)
     store = _store(db, create=False)
     run = store.get_run(run_id)
-    for key in ("id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "epochs_done",
-                "created_at", "finished_at", "heartbeat_at", "pid", "host", "checkpoint", "subset_id",
-                "msda_version", "error"):
-        out.print(f"[bold]{key:>13}[/bold]  {getattr(run, key)}")
-    out.print("[bold]       config[/bold]")
-    out.print_json(run.config)
+    fields = ("id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "epochs_done",
+              "created_at", "finished_at", "heartbeat_at", "pid", "host", "checkpoint", "subset_id",
+              "msda_version", "error")
     metrics = store.metrics(run.id)
-    if metrics:
-        frame = pd.DataFrame([{"kind": m.kind, "name": m.name, "epoch": m.epoch, "value": m.value,
-                               "params": m.params if m.params != "{}" else ""} for m in metrics])
-        final = frame[frame["epoch"].isna()]
-        per_epoch = frame[frame["epoch"].notna()]
-        if len(per_epoch):
-            wide = per_epoch.pivot_table(index="epoch", columns="name", values="value", aggfunc="last").reset_index()
-            wide["epoch"] = wide["epoch"].astype(int) + 1
-            print_frame(wide, "rich", title="Per-epoch metrics", console=out)
-        if len(final):
-            print_frame(final.drop(columns=["epoch"]), "rich", title="Final metrics", console=out)
+    frame = pd.DataFrame([{"kind": m.kind, "name": m.name, "epoch": m.epoch, "value": m.value,
+                           "params": m.params if m.params != "{}" else ""} for m in metrics],
+                         columns=["kind", "name", "epoch", "value", "params"])
+    if fmt == "json":
+        record = {key: getattr(run, key) for key in fields}
+        record["config"] = json.loads(run.config)
+        record["metrics"] = [{"kind": m.kind, "name": m.name, "epoch": m.epoch, "value": m.value,
+                              "params": json.loads(m.params)} for m in metrics]
+        print(json.dumps(record, indent=2, default=str))
+        return
+    if fmt == "rich":
+        for key in fields:
+            out.print(f"[bold]{key:>13}[/bold]  {getattr(run, key)}", highlight=False)
+        out.print("[bold]       config[/bold]")
+        out.print_json(run.config)
+    final = frame[frame["epoch"].isna()]
+    per_epoch = frame[frame["epoch"].notna()]
+    if len(per_epoch):
+        wide = per_epoch.pivot_table(index="epoch", columns="name", values="value", aggfunc="last").reset_index()
+        wide["epoch"] = wide["epoch"].astype(int) + 1
+        print_frame(wide, fmt, title="Per-epoch metrics", console=out)
+    if len(final):
+        print_frame(final.drop(columns=["epoch"]), fmt, title="Final metrics", console=out)
 
 
 @runs_app.command("rm")

@@ -92,8 +92,9 @@ def test_resuming_a_finished_run_is_refused(msda, db_path):
 def test_eval_recomputes_the_stored_final_metrics(msda, db_path):
     assert msda("train", "--recipe", "digits-mixup", *FAST).code == 0
     (run_id,) = query(db_path, "SELECT id FROM run")[0]
-    r = msda("eval", run_id[:5])  # a unique prefix is enough
+    r = msda("eval", run_id[:5], "--format", "csv")  # a unique prefix is enough
     assert r.code == 0, r.stderr
+    assert r.stdout.splitlines()[0] == "run,dataset,top1,top5,ece,nll"
     rows = query(db_path, "SELECT name, value, params FROM metric WHERE kind='eval' ORDER BY id")
     trained, evaluated = dict((n, v) for n, v, _ in rows[:4]), dict((n, v) for n, v, _ in rows[4:])
     assert set(evaluated) == {"top1", "top5", "nll", "ece"}
@@ -122,6 +123,10 @@ def test_runs_list_show_rm(msda, db_path, isolated_results):
     assert {row["id"] for row in json.loads(r.stdout)} == set(ids)
     r = msda("runs", "show", ids[0])
     assert r.code == 0 and "digits-cnn" in r.stdout and "train_loss" in r.stdout
+    shown = json.loads(msda("runs", "show", ids[0], "--format", "json").stdout)
+    assert shown["id"] == ids[0] and shown["config"]["arch"] == "digits-cnn"
+    assert {(m["kind"], m["name"]) for m in shown["metrics"] if m["epoch"] is None} >= {("eval", "top1"), ("eval", "ece")}
+    assert "| epoch |" in msda("runs", "show", ids[0], "--format", "markdown").stdout
     assert msda("runs", "rm", ids[0]).code == 0
     assert [i for (i,) in query(db_path, "SELECT id FROM run")] == [ids[1]]
     assert query(db_path, "SELECT count(*) FROM metric WHERE run_id=?", ids[0]) == [(0,)]
