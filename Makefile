@@ -22,6 +22,7 @@ $(VENV)/.installed: pyproject.toml | $(BIN)/python
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
+	$(BIN)/pip install -q --no-deps 'torchattacks>=3.5'
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed
