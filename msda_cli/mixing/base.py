@@ -160,7 +160,20 @@ def own_index(B: int) -> torch.Tensor:
 
 
 def label_mix(y, num_classes: int, smoothing: float, index: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
-    """Soft targets Σ_k shares[:, k] · onehot(y[index[k]]); index [K,B] and shares [B,K] on y's device."""
+    """Soft targets Σ_k shares[:, k] · onehot(y[index[k]]); index [K,B] and shares [B,K] on y's device.
+
+    Integer labels without smoothing: the shares are added into a zero [B, C] table, one
+    `scatter_add_` per source (each row gets one element per call, so the order of the sum is
+    fixed, also on CUDA). A one-hot row holds only 0 and 1, so this is bitwise the sum
+    Σ_k share_k · onehot_k in the same order, without K one-hot gathers and products.
+    """
+    if y.dim() == 1 and not smoothing:
+        shares = shares.to(torch.float32)
+        classes = y.long().take(index).T  # [B, K]: class of each source
+        out = torch.zeros(shares.shape[0], num_classes, dtype=torch.float32, device=shares.device)
+        for k in range(index.shape[0]):
+            out.scatter_add_(1, classes[:, k:k + 1], shares[:, k:k + 1])
+        return out
     target = one_hot(y, num_classes, smoothing)
     out = shares[:, :1].to(target.dtype) * target[index[0]]
     for k in range(1, index.shape[0]):

@@ -15,12 +15,14 @@ from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, lam_tensor, to_device
 from msda_cli.mixing.masks import (
     box_sides,
+    box_weights,
     centred_bounds,
     gather_batch,
     inside_box,
+    lerp_from_partner,
     outside_share,
     paste_batch_window,
-    paste_partner_boxes,
+    paste_boxes,
 )
 from msda_cli.mixing.mixup import mixup_blend
 from msda_cli.mixing.sampling import randint, uniform
@@ -41,7 +43,12 @@ def cut_paste(x: torch.Tensor, partner_index: torch.Tensor, bounds: torch.Tensor
     Returns (mixed, M) with M = weight of x as a lazy [n,1,H,W] mask (built on first access).
     """
     H, W = x.shape[-2:]
-    out = paste_partner_boxes(x.clone(), x, to_device(partner_index, x.device), bounds)
+    perm = to_device(partner_index, x.device)
+    if bounds.shape[0] == 1:
+        out = paste_boxes(x, [(perm, bounds[0])])
+    else:  # each sample's own box: weight of x = 0 in the box, 1 outside
+        keep = box_weights(to_device(bounds, x.device), H, W, x.dtype, inside=0.0).unsqueeze(1)
+        out = lerp_from_partner(x, perm, keep)
     return out, lambda: (~inside_box(to_device(bounds, x.device), H, W)).float()
 
 
@@ -98,12 +105,12 @@ class MixupCutMix(ImageMixer):
         if not bool(use_mixup.any()):  # CutMix for every mask
             x_mix, mask = cut_paste(x, index[1], bounds)
             return self.finish(x, y, num_classes, index, x_mix, mask, outside_share(bounds, H, W))
-        # per sample: Mixup weight where chosen (its box is empty), weight 1 + the box elsewhere
+        # per sample: Mixup weight where chosen (its box is empty), weight 1 + the box elsewhere;
+        # M = w outside the box, 0 inside, blended in one lerp
         w = torch.where(use_mixup, lam, torch.ones_like(lam))
         perm = to_device(index[1], x.device)
-        partner = gather_batch(x, perm)
-        x_mix = torch.lerp(partner, x, to_device(w, x.device, x.dtype).view(-1, 1, 1, 1))
-        x_mix = paste_partner_boxes(x_mix, partner, None, bounds)
+        keep = box_weights(to_device(bounds, x.device), H, W, x.dtype, inside=0.0).unsqueeze(1)
+        x_mix = lerp_from_partner(x, perm, keep.mul_(to_device(w, x.device, x.dtype).view(-1, 1, 1, 1)))
 
         def mask():
             inside = inside_box(to_device(bounds, x.device), H, W)
@@ -140,7 +147,8 @@ class Cutout(ImageMixer):
             x_mix = x.clone()
             x_mix[:, :, y0:y1, x0:x1] = 0
         else:
-            x_mix = x.masked_fill(inside_box(to_device(bounds, x.device), H, W), 0)
+            # x times a 0/1 mask: the kernel of `masked_fill` is several times slower on the CPU
+            x_mix = x * box_weights(to_device(bounds, x.device), H, W, x.dtype, inside=0.0).unsqueeze(1)
         own = torch.ones(1, device=x.device)
         mask = lambda: (~inside_box(to_device(bounds, x.device), H, W)).float()  # noqa: E731
         return self.finish(x, y, num_classes, params["index"], x_mix, mask, own_weight=own)
@@ -210,8 +218,9 @@ def paste_resized(out: torch.Tensor, x: torch.Tensor, perm: torch.Tensor, bounds
     theta[:, 1, 2] = H / h - 2.0 * b[:, 0] / h - 1.0
     grid = F.affine_grid(to_device(theta, out.device, torch.float32), [B, C, H, W], align_corners=False)
     resized = F.grid_sample(gather_batch(x, perm).float(), grid, mode="bilinear", padding_mode="border",
-                            align_corners=False)
-    return torch.where(inside_box(to_device(bounds, out.device), H, W), resized.to(out.dtype), out)
+                            align_corners=False).to(out.dtype)
+    keep = box_weights(to_device(bounds, out.device), H, W, out.dtype, inside=0.0).unsqueeze(1)
+    return resized.lerp_(out, keep)  # out outside the box, the resized partner inside
 
 
 @register_mixer("saliencymix")
@@ -249,9 +258,12 @@ class SaliencyMix(ImageMixer):
         h, w = sides[:, 0], sides[:, 1]
         y0, x0 = centres[:, 0] - to_device(h // 2, x.device), centres[:, 1] - to_device(w // 2, x.device)
         if n == 1:
-            x_mix = x.clone()
-            paste_batch_window(x_mix, x, perm, y0[0], x0[0], int(h[0]), int(w[0]))
+            if x.device.type == "cpu":  # the corner is readable: paste the clipped box
+                x_mix = paste_boxes(x, [(perm, bounds[0])])
+            else:
+                x_mix = x.clone()
+                paste_batch_window(x_mix, x, perm, y0[0], x0[0], int(h[0]), int(w[0]))
         else:
-            x_mix = torch.where(inside_box(bounds, H, W), gather_batch(x, perm), x)
+            x_mix = lerp_from_partner(x, perm, box_weights(bounds, H, W, x.dtype, inside=0.0).unsqueeze(1))
         mask = lambda: (~inside_box(bounds, H, W)).float()  # noqa: E731
         return self.finish(x, y, num_classes, index, x_mix, mask, outside_share(bounds, H, W))

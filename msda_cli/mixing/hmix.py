@@ -23,7 +23,7 @@ import torch
 from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
 from msda_cli.mixing.cutmix import draw_centred_boxes
-from msda_cli.mixing.masks import blend, box_area, gather_batch, inside_box, paste_partner_boxes
+from msda_cli.mixing.masks import box_area, box_weights, inside_box, lerp_from_partner
 from msda_cli.mixing.sampling import beta, randint
 
 
@@ -57,12 +57,14 @@ class HMix(ImageMixer):
         H, W = x.shape[-2:]
         bounds = params["bounds"]
         outside = to_device(params["outside"], x.device, torch.float32).view(-1, 1, 1, 1)
-        partner = gather_batch(x, to_device(params["index"][1], x.device))
-        # blend with λ/cut everywhere, then the box takes the partner
-        x_mix = paste_partner_boxes(torch.lerp(partner, x, outside.to(x.dtype)), partner, None, bounds)
+        perm = to_device(params["index"][1], x.device)
+        # M = λ/cut outside the box, 0 in it: one lerp from the partner (lerp with weight 0 is exact)
+        bounds_dev = to_device(bounds, x.device)
+        keep = box_weights(bounds_dev, H, W, x.dtype, inside=0.0).unsqueeze(1)
+        x_mix = lerp_from_partner(x, perm, keep.mul_(outside.to(x.dtype)))
 
         def mask():
-            inside = inside_box(to_device(bounds, x.device), H, W)
+            inside = inside_box(bounds_dev, H, W)
             return torch.where(inside, torch.zeros((), device=x.device), outside)
 
         # mean(M) from the geometry: (HW − area) pixels of float32(λ/cut), exactly as the mask holds them
@@ -80,8 +82,9 @@ def gaussian_blob(centres: torch.Tensor, s: torch.Tensor, H: int, W: int) -> tor
     s = s.float().view(-1, 1, 1)
     scale = -math.pi / (s.clamp_min(1e-12) * (H * W))
     # separable: exp(a + b) = exp(a)·exp(b), so only n·(H + W) exponentials
-    blob = torch.exp(scale * (rows - c[:, 0]) ** 2) * torch.exp(scale * (cols - c[:, 1]) ** 2)
-    return torch.where(s > 0, blob, torch.zeros((), device=device)).unsqueeze(1)
+    # s = 0 (λ ∈ {0, 1}): no blob; zeroing the row factor zeroes the product (the column factor is finite)
+    row = torch.exp(scale * (rows - c[:, 0]) ** 2) * (s > 0)
+    return (row * torch.exp(scale * (cols - c[:, 1]) ** 2)).unsqueeze(1)
 
 
 @register_mixer("gmix")
@@ -105,7 +108,11 @@ class GMix(ImageMixer):
         lam = params["lam"]
         s = torch.minimum(lam, 1.0 - lam)
         blob = gaussian_blob(to_device(params["centres"], x.device), to_device(s, x.device), H, W)
-        minority = to_device(lam < 0.5, x.device).view(-1, 1, 1, 1)
-        mask = torch.where(minority, blob, 1.0 - blob)
-        partner = gather_batch(x, to_device(params["index"][1], x.device))
-        return self.finish(x, y, num_classes, params["index"], blend(x, partner, mask), mask)
+        # M = K (minority, λ < 0.5) or 1 − K, as one op: a + sign·K with (a, sign) = (0, 1) or (1, −1)
+        # (bitwise 0 + K = K and 1 + (−K) = 1 − K)
+        minority = lam < 0.5
+        coef = torch.stack([torch.where(minority, 0.0, 1.0), torch.where(minority, 1.0, -1.0)])
+        coef = to_device(coef.float(), x.device).view(2, -1, 1, 1, 1)
+        mask = torch.addcmul(coef[0], coef[1], blob)
+        x_mix = lerp_from_partner(x, to_device(params["index"][1], x.device), mask.to(x.dtype))
+        return self.finish(x, y, num_classes, params["index"], x_mix, mask)

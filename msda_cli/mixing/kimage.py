@@ -8,6 +8,7 @@ permutations. `lam=` fixes φ_0 (the sample's own share); the other K−1 source
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 from msda_cli.mixing import register_mixer
@@ -24,15 +25,17 @@ from msda_cli.mixing.base import (
     to_device,
 )
 from msda_cli.mixing.masks import (
+    box_weights,
+    cached_arange,
     centred_bounds,
-    compose_owner,
     gather_batch,
     inside_box,
+    lerp_from_partner,
     owner_shares,
     paste_batch_window,
-    paste_partner_boxes,
+    paste_boxes,
 )
-from msda_cli.mixing.sampling import dirichlet, randint
+from msda_cli.mixing.sampling import dirichlet
 
 
 def draw_phi(k: int, alpha: float, n: int, generator, lam=None) -> torch.Tensor:
@@ -50,26 +53,52 @@ def draw_index(k: int, B: int, generator) -> torch.Tensor:
     return torch.stack(rows)
 
 
+# The box geometry below works on the O(n·K) CPU draws in NumPy: the same IEEE float64 operations
+# (sequential cumsum, correctly rounded sqrt, round half to even, truncation), a fraction of torch's
+# per-op cost on such tiny arrays.
+
+
 def stick_breaking(phi: torch.Tensor) -> torch.Tensor:
     """v [n, K−1] with v_0 = φ_0, v_k = φ_k / Π_{j<k}(1 − v_j) = φ_k / (1 − Σ_{j<k} φ_j), in [0, 1]."""
-    rem = 1.0 - torch.cumsum(phi, dim=1) + phi  # 1 − Σ_{j<k} φ_j
-    v = torch.where(rem > 1e-12, phi / rem.clamp_min(1e-12), torch.ones_like(phi))
-    return v[:, :-1].clamp(0.0, 1.0)
+    p = phi.numpy()
+    rem = 1.0 - np.cumsum(p, axis=1) + p  # 1 − Σ_{j<k} φ_j
+    v = np.where(rem > 1e-12, p / np.maximum(rem, 1e-12), 1.0)
+    return torch.from_numpy(np.minimum(np.maximum(v[:, :-1], 0.0), 1.0))
 
 
 def nested_sides(v: torch.Tensor, H: int, W: int, applied: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Box sides [n, K−1]: box k = round(parent sides · √(1 − v_{k−1})), parent of box 1 = the image."""
+    v, applied = v.numpy(), applied.numpy()
     n, km1 = v.shape
-    hs, ws = [], []
-    ph = torch.full((n,), H, dtype=torch.long)
-    pw = torch.full((n,), W, dtype=torch.long)
+    hs = np.empty((n, km1), dtype=np.int64)
+    ws = np.empty((n, km1), dtype=np.int64)
+    ph = np.full(n, H, dtype=np.int64)
+    pw = np.full(n, W, dtype=np.int64)
     for k in range(km1):
-        shrink = torch.sqrt(1.0 - v[:, k])
-        ph = torch.round(ph * shrink).long() * applied
-        pw = torch.round(pw * shrink).long() * applied
-        hs.append(ph)
-        ws.append(pw)
-    return torch.stack(hs, 1), torch.stack(ws, 1)
+        shrink = np.sqrt(1.0 - v[:, k])
+        ph = hs[:, k] = np.round(ph * shrink).astype(np.int64) * applied
+        pw = ws[:, k] = np.round(pw * shrink).astype(np.int64) * applied
+    return torch.from_numpy(hs), torch.from_numpy(ws)
+
+
+def nested_boxes(hs: torch.Tensor, ws: torch.Tensor, H: int, W: int, generator) -> torch.Tensor:
+    """[n, K−1, 4] nested boxes: box k (sides hs, ws [n, K−1]) uniform inside box k−1 (box 0 inside the
+    image). The uniforms are drawn at once, in the order of one `randint` per coordinate per box."""
+    n, km1 = hs.shape
+    u = torch.rand(km1, 2, n, generator=generator, dtype=torch.float64).numpy()
+    hs, ws = hs.numpy(), ws.numpy()
+    bounds = np.empty((n, km1, 4), dtype=np.int64)
+    py = np.zeros(n, dtype=np.int64)
+    px = np.zeros(n, dtype=np.int64)
+    ph = np.full(n, H, dtype=np.int64)
+    pw = np.full(n, W, dtype=np.int64)
+    for k in range(km1):
+        h, w = hs[:, k], ws[:, k]
+        for off, coord, high in ((0, py, ph - h + 1), (1, px, pw - w + 1)):  # sampling.randint, in place
+            coord += np.maximum(np.minimum((u[k, off] * high).astype(np.int64), high - 1), 0)
+        bounds[:, k] = np.stack([py, py + h, px, px + w], axis=1)
+        ph, pw = h, w
+    return torch.from_numpy(bounds)
 
 
 @register_mixer("dmixup")
@@ -139,18 +168,7 @@ class DCutMix(_KImageCut):
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         n, H, W, applied, phi, index, hs, ws = self._draw_common(shape, generator, lam)
-        boxes = []
-        py = torch.zeros(n, dtype=torch.long)
-        px = torch.zeros(n, dtype=torch.long)
-        ph = torch.full((n,), H, dtype=torch.long)
-        pw = torch.full((n,), W, dtype=torch.long)
-        for k in range(self.k - 1):
-            h, w = hs[:, k], ws[:, k]
-            py = py + randint(ph - h + 1, n, generator)
-            px = px + randint(pw - w + 1, n, generator)
-            boxes.append(torch.stack([py, py + h, px, px + w], dim=1))
-            ph, pw = h, w
-        return {"phi": phi, "applied": applied, "index": index, "bounds": torch.stack(boxes, 1)}
+        return {"phi": phi, "applied": applied, "index": index, "bounds": nested_boxes(hs, ws, H, W, generator)}
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         H, W = x.shape[-2:]
@@ -164,19 +182,17 @@ class DCutMix(_KImageCut):
                 own += inside_box(bounds_dev[:, k - 1], H, W)
             return own
 
-        if n == 1:
-            x_mix = x.clone()
-            for k in range(1, self.k):  # each paste lies inside the previous one
-                paste_partner_boxes(x_mix, x, index[k], bounds[:, k - 1])
-        else:
-            owner = owner()
-            x_mix = compose_owner(x, index, owner)
+        if n == 1:  # each paste lies inside the previous one
+            x_mix = paste_boxes(x, [(index[k], bounds[0, k - 1]) for k in range(1, self.k)])
+        else:  # per-sample boxes: 0/1 masks of all boxes at once, then one lerp per source
+            x_mix = paste_sample_boxes(x, index, box_weights(to_device(bounds, x.device), H, W, x.dtype, 1.0))
 
         # nested boxes: the realized ring areas, exactly the pixel counts of `owner`
-        areas = (bounds[..., 1] - bounds[..., 0]) * (bounds[..., 3] - bounds[..., 2])
-        full = torch.full((n, 1), H * W, dtype=torch.long)
-        areas = torch.cat([full, areas, torch.zeros(n, 1, dtype=torch.long)], dim=1).double()
-        shares = (areas[:, :-1] - areas[:, 1:]) / (H * W)
+        b = bounds.numpy()
+        areas = np.zeros((n, self.k + 1), dtype=np.float64)
+        areas[:, 0] = H * W
+        areas[:, 1:-1] = (b[..., 1] - b[..., 0]) * (b[..., 3] - b[..., 2])
+        shares = torch.from_numpy((areas[:, :-1] - areas[:, 1:]) / (H * W))
         return self._finish(x, y, num_classes, index, owner, x_mix, shares)
 
 
@@ -199,24 +215,41 @@ class SaliencyDCutMix(_KImageCut):
         index = to_device(params["index"], x.device)
         n = sides.shape[0]
         sides_dev = to_device(sides, x.device)
+        km1 = self.k - 1
         if n == 1:
             centres = salient_centres(gather_batch(x, index[1:, 0]))  # [K−1, 2]
-            centres = centres.unsqueeze(0)  # [1, K−1, 2]
         else:
             sal = salient_centres(x)  # [B, 2]
-            centres = torch.stack([sal.index_select(0, index[k]) for k in range(1, self.k)], dim=1)
-        owner = torch.zeros(n, 1, H, W, dtype=torch.uint8, device=x.device)
-        windows = []
-        for k in range(1, self.k):  # later patches cover earlier ones
-            c = centres[:, k - 1]
-            h, w = sides[:, k - 1, 0], sides[:, k - 1, 1]
-            bounds = centred_bounds(c[:, 0], c[:, 1], sides_dev[:, k - 1, 0], sides_dev[:, k - 1, 1], H, W)
-            owner = owner.masked_fill(inside_box(bounds, H, W), k)
-            windows.append((c[:, 0] - to_device(h // 2, x.device), c[:, 1] - to_device(w // 2, x.device), h, w))
-        if n == 1:
+            centres = sal.index_select(0, index[1:].reshape(-1)).view(km1, n, 2).transpose(0, 1)
+        centres = centres.reshape(n * km1, 2)
+        sides_flat = sides_dev.reshape(n * km1, 2)
+        bounds = centred_bounds(centres[:, 0], centres[:, 1], sides_flat[:, 0], sides_flat[:, 1], H, W)
+        bounds = bounds.view(n, km1, 4)
+        inside = box_weights(bounds, H, W, x.dtype, 1.0)  # [n, K−1, H, W]
+        # later patches cover earlier ones: a pixel's source is the last patch holding it
+        rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
+        owner = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8)
+        if n == 1 and x.device.type == "cpu":  # the corners are readable: paste the clipped boxes
+            x_mix = paste_boxes(x, [(index[k], bounds[0, k - 1]) for k in range(1, self.k)])
+        elif n == 1:  # no host sync: windows of known size at device-computed corners
             x_mix = x.clone()
-            for k, (y0, x0, h, w) in enumerate(windows, start=1):
-                paste_batch_window(x_mix, x, index[k], y0[0], x0[0], int(h[0]), int(w[0]))
+            for k in range(1, self.k):
+                h, w = sides[0, k - 1]
+                y0 = centres[k - 1, 0] - to_device(h // 2, x.device)
+                x0 = centres[k - 1, 1] - to_device(w // 2, x.device)
+                paste_batch_window(x_mix, x, index[k], y0, x0, int(h), int(w))
         else:
-            x_mix = compose_owner(x, index, owner)
+            x_mix = paste_sample_boxes(x, index, inside)
         return self._finish(x, y, num_classes, index, owner, x_mix)
+
+
+def paste_sample_boxes(x: torch.Tensor, index: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
+    """Per-sample boxes pasted in order k = 1..K−1 (later on top): pixel from x[index[k]] inside box k.
+
+    `inside` [B, K−1, H, W] 0/1 masks in x's dtype. One gather and one in-place lerp per source
+    (exact for 0/1 weights); on the CPU far cheaper than a gather over a per-pixel source index.
+    """
+    out = lerp_from_partner(x, index[1], 1.0 - inside[:, :1])
+    for k in range(2, index.shape[0]):
+        out.lerp_(x.index_select(0, index[k]), inside[:, k - 1:k])
+    return out

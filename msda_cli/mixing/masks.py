@@ -7,11 +7,15 @@ Box convention (the one timm and the CutMix authors use): a box of integer sides
 
 from __future__ import annotations
 
+import numpy as np
 import torch
 
 
 def box_sides(H: int, W: int, area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer sides of a box covering fraction `area` (float64 [n]) of an H×W image."""
+    if area.device.type == "cpu":  # the same IEEE float64 arithmetic in NumPy, without torch's per-op cost
+        ratio = np.sqrt(np.minimum(np.maximum(area.numpy(), 0.0), 1.0))
+        return torch.from_numpy((H * ratio).astype(np.int64)), torch.from_numpy((W * ratio).astype(np.int64))
     ratio = torch.sqrt(area.clamp(0.0, 1.0))
     return (H * ratio).long(), (W * ratio).long()
 
@@ -21,6 +25,16 @@ def centred_bounds(cy, cx, cut_h, cut_w, H: int, W: int) -> torch.Tensor:
 
     Works on CPU draws or on device tensors (saliency centres) alike.
     """
+    if all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in (cy, cx, cut_h, cut_w)):
+        cy, cx, cut_h, cut_w = (t.numpy() for t in (cy, cx, cut_h, cut_w))
+        b = np.empty((cy.shape[0], 4), dtype=np.int64)
+        b[:, 0] = cy - cut_h // 2
+        b[:, 1] = cy + (cut_h + 1) // 2
+        b[:, 2] = cx - cut_w // 2
+        b[:, 3] = cx + (cut_w + 1) // 2
+        np.maximum(b, 0, out=b)
+        np.minimum(b, (H, H, W, W), out=b)
+        return torch.from_numpy(b)
     y0 = (cy - cut_h // 2).clamp(0, H)
     y1 = (cy + (cut_h + 1) // 2).clamp(0, H)
     x0 = (cx - cut_w // 2).clamp(0, W)
@@ -30,6 +44,94 @@ def centred_bounds(cy, cx, cut_h, cut_w, H: int, W: int) -> torch.Tensor:
 
 def box_area(bounds: torch.Tensor) -> torch.Tensor:
     return (bounds[:, 1] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 2])
+
+
+_ARANGES: dict = {}
+
+
+def cached_arange(n: int, device) -> torch.Tensor:
+    """arange(n) (long) on `device`, built once per (n, device). Callers must not modify it."""
+    key = (n, torch.device(device))
+    t = _ARANGES.get(key)
+    if t is None:
+        t = _ARANGES[key] = torch.arange(n, device=key[1])
+    return t
+
+
+def box_profiles(bounds: torch.Tensor, H: int, W: int, dtype) -> tuple[torch.Tensor, torch.Tensor]:
+    """Row and column indicators of boxes `bounds` [..., 4] (y0 <= y1, x0 <= x1) on their device:
+    ([..., H], [..., W]) in `dtype`, 1 inside the box's rows (columns), else 0.
+
+    One comparison of the four bounds against one cached arange, then (p >= lo) − (p >= hi).
+    """
+    L = max(H, W)
+    ge = (cached_arange(L, bounds.device) >= bounds.unsqueeze(-1)).to(dtype)  # [..., 4, L]
+    return ge[..., 0, :H] - ge[..., 1, :H], ge[..., 2, :W] - ge[..., 3, :W]
+
+
+def box_weights(bounds: torch.Tensor, H: int, W: int, dtype, inside: float) -> torch.Tensor:
+    """[..., H, W] in `dtype`: `inside` (0 or 1) in each box, 1 − `inside` elsewhere. Exact 0/1 values."""
+    rows, cols = box_profiles(bounds, H, W, dtype)
+    if inside:
+        return rows.unsqueeze(-1) * cols.unsqueeze(-2)
+    # outside = outside the rows or outside the columns: one full-size op on the small profiles
+    return torch.maximum(1.0 - rows.unsqueeze(-1), 1.0 - cols.unsqueeze(-2))
+
+
+def lerp_from_partner(x: torch.Tensor, partner_index: torch.Tensor, keep: torch.Tensor) -> torch.Tensor:
+    """x[partner_index] where keep = 0, x where keep = 1: one gather and one in-place lerp.
+
+    `keep` [n,1,H,W] in x's dtype with exact 0/1 entries (or any weight: then it is M⊙x + (1−M)⊙partner
+    as `torch.lerp(partner, x, M)` computes it). lerp with weight 0 or 1 returns its start or end
+    bitwise for finite inputs (a NaN/inf pixel would leak into the other image's region, where
+    `torch.where` would not take it). On the CPU this is several times cheaper than `torch.where`
+    (whose kernel is not vectorized) and allocates one batch, not two.
+    """
+    out = gather_like(x, partner_index)
+    return out.lerp_(x, keep)
+
+
+def gather_like(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
+    """x[index] along the batch dimension, in x's memory format (channels_last stays channels_last)."""
+    if x.dim() == 4 and not x.is_contiguous() and x.is_contiguous(memory_format=torch.channels_last):
+        out = torch.empty((index.shape[0], *x.shape[1:]), dtype=x.dtype, device=x.device,
+                          memory_format=torch.channels_last)
+        return torch.index_select(x, 0, index, out=out)
+    return x.index_select(0, index)
+
+
+LARGE_BOX = 0.3  # boxes covering at least this share of the image are pasted by a masked lerp
+
+
+def paste_boxes(x: torch.Tensor, pastes) -> torch.Tensor:
+    """x with boxes of other images pasted in order (later ones on top): one box per paste shared by
+    the whole batch. `pastes`: (index [B] on x's device, (y0, y1, x0, x1) CPU ints or tensor) pairs;
+    box b of paste k takes x[index[b]]. Returns a new tensor (x is not modified).
+
+    A small box is copied by slicing (only the box region is gathered, as timm does). Slicing a
+    strided box costs more per pixel than a full contiguous pass, so a large box instead gathers the
+    whole partner batch and blends with a 0/1 mask in one in-place `lerp_` (exact for 0/1 weights).
+    """
+    H, W = x.shape[-2:]
+    out = None
+    for index, box in pastes:
+        y0, y1, x0, x1 = (int(v) for v in box)
+        if y1 <= y0 or x1 <= x0:
+            continue
+        if (y1 - y0) * (x1 - x0) >= LARGE_BOX * H * W:
+            if out is None:
+                keep = x.new_ones((1, 1, H, W))
+                keep[..., y0:y1, x0:x1] = 0
+                out = lerp_from_partner(x, index, keep)
+            else:
+                inside = x.new_zeros((1, 1, H, W))
+                inside[..., y0:y1, x0:x1] = 1
+                out.lerp_(x.index_select(0, index), inside)
+        else:
+            if out is None:
+                out = x.clone()
+            out[:, :, y0:y1, x0:x1] = x[:, :, y0:y1, x0:x1].index_select(0, index)
+    return x.clone() if out is None else out
 
 
 def inside_box(bounds: torch.Tensor, H: int, W: int) -> torch.Tensor:
@@ -95,41 +197,13 @@ def blend(x: torch.Tensor, partner: torch.Tensor, mask: torch.Tensor) -> torch.T
 def owner_shares(owner: torch.Tensor, K: int) -> torch.Tensor:
     """Realized pixel share of each source: owner (integer) [n,1,H,W] -> float32 [n, K]."""
     flat = owner.flatten(1)
-    counts = torch.stack([(flat == k).sum(1, dtype=torch.float64) for k in range(K)], dim=1)
-    return (counts / flat.shape[1]).float()
-
-
-def paste_partner_boxes(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor | None,
-                        bounds: torch.Tensor) -> torch.Tensor:
-    """Paste box(es) of src[index] (index None: of src itself) into `out`.
-
-    bounds: CPU [n, 4]; n = 1 pastes one box for the whole batch by slicing (in place), n = B
-    selects each sample's box with a broadcast mask (`torch.where`: on the CPU this beats
-    scattering only the box pixels, whose integer index arithmetic is not vectorized). Returns
-    the result.
-    """
-    H, W = out.shape[-2:]
-    if bounds.shape[0] == 1:
-        if index is None:
-            y0, y1, x0, x1 = (int(v) for v in bounds[0])
-            out[:, :, y0:y1, x0:x1] = src[:, :, y0:y1, x0:x1]
-        else:
-            paste_batch_box(out, src, index, bounds[0])
-        return out
-    inside = inside_box(to_device(bounds, out.device), H, W)
-    partner = src if index is None else gather_batch(src, index)
-    return torch.where(inside, partner, out)
-
-
-def compose_owner(x: torch.Tensor, index: torch.Tensor, owner: torch.Tensor) -> torch.Tensor:
-    """Pixel (b, p) from image index[owner[b, p], b], in one gather over the batch dimension.
-
-    index [K, B] and owner (integer) [n, 1, H, W] on x's device; n = 1 or B.
-    """
-    B, C, H, W = x.shape
-    own = owner.reshape(owner.shape[0], H * W).long().expand(B, -1)
-    src = index.T.gather(1, own).view(B, 1, H, W)
-    return torch.gather(x, 0, src.expand(B, C, H, W))
+    n, P = flat.shape
+    if flat.device.type == "cpu":  # one bincount over (row, source) pairs (on CUDA it would read its max: a sync)
+        pairs = flat.long() + (cached_arange(n, flat.device) * K).unsqueeze(1)
+        counts = torch.bincount(pairs.flatten(), minlength=n * K).view(n, K).double()
+    else:
+        counts = torch.stack([(flat == k).sum(1, dtype=torch.float64) for k in range(K)], dim=1)
+    return (counts / P).float()
 
 
 def to_device(t: torch.Tensor, device, dtype=None) -> torch.Tensor:

@@ -15,13 +15,23 @@ import torch.nn.functional as F
 WORK_SIZE = 64
 
 
+_MATRICES: dict = {}
+
+
 def _blur_matrix(n: int, taps: torch.Tensor, device) -> torch.Tensor:
-    """[n, n] matrix applying the 1-D filter `taps` (odd length) with replicate borders."""
-    r = taps.numel() // 2
-    src = (torch.arange(n).view(n, 1) + torch.arange(-r, r + 1).view(1, -1)).clamp(0, n - 1)
-    mat = torch.zeros(n, n, dtype=taps.dtype)
-    mat.scatter_add_(1, src, taps.expand(n, -1).contiguous())
-    return mat.to(device)
+    """[n, n] matrix applying the 1-D filter `taps` (odd length) with replicate borders.
+
+    Built once per (n, taps, device) and cached: it depends on nothing else.
+    """
+    key = (n, tuple(taps.tolist()), torch.device(device))
+    mat = _MATRICES.get(key)
+    if mat is None:
+        r = taps.numel() // 2
+        src = (torch.arange(n).view(n, 1) + torch.arange(-r, r + 1).view(1, -1)).clamp(0, n - 1)
+        mat = torch.zeros(n, n, dtype=taps.dtype)
+        mat.scatter_add_(1, src, taps.expand(n, -1).contiguous())
+        mat = _MATRICES[key] = mat.to(device)
+    return mat
 
 
 def _separable(img: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
@@ -32,23 +42,35 @@ def _separable(img: torch.Tensor, taps: torch.Tensor) -> torch.Tensor:
     return rows @ img @ cols.T
 
 
+_TAPS: dict = {}
+
+
 def _gaussian_taps(sigma: float) -> torch.Tensor:
-    radius = max(1, int(math.ceil(3 * sigma)))
-    t = torch.arange(-radius, radius + 1, dtype=torch.float32)
-    k = torch.exp(-0.5 * (t / sigma) ** 2)
-    return k / k.sum()
+    taps = _TAPS.get(sigma)
+    if taps is None:
+        radius = max(1, int(math.ceil(3 * sigma)))
+        t = torch.arange(-radius, radius + 1, dtype=torch.float32)
+        k = torch.exp(-0.5 * (t / sigma) ** 2)
+        taps = _TAPS[sigma] = k / k.sum()
+    return taps
+
+
+_BOX3 = torch.full((3,), 1.0 / 3.0)
 
 
 def _power(z: torch.Tensor) -> torch.Tensor:
-    """|z|² of a complex tensor, without the (slow) complex abs."""
-    return z.real.square() + z.imag.square()
+    """|z|² of a complex tensor, without the (slow) complex abs: re² + im², one square over the
+    contiguous (re, im) pairs and one add."""
+    sq = torch.view_as_real(z).square()
+    return torch.add(sq[..., 0], sq[..., 1])
 
 
 def saliency_map(x: torch.Tensor) -> torch.Tensor:
     """Spectral-residual saliency [B, h, w] of images x [B, C, H, W] (h, w ≤ WORK_SIZE).
 
     F = fft2(gray); residual R = log|F| − box3(log|F|); S = |ifft2(exp(R + i·arg F))|², blurred.
-    exp(R + i·arg F) is computed as F · exp(R)/|F| (no complex exp or angle).
+    exp(R + i·arg F) is computed as F · exp(R)/|F| (no complex exp or angle); the real factor
+    scales the (re, im) pairs in place, which is what the complex product by a real does.
     """
     gray = x.float().mean(dim=1)
     H, W = gray.shape[-2:]
@@ -57,11 +79,12 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
         size = (max(1, round(H * scale)), max(1, round(W * scale)))
         gray = F.interpolate(gray.unsqueeze(1), size=size, mode="area").squeeze(1)
     spec = torch.fft.fft2(gray)
-    power = _power(spec) + 1e-16
-    log_amp = 0.5 * torch.log(power)
-    residual = log_amp - _separable(log_amp, torch.full((3,), 1.0 / 3.0))
-    back = torch.fft.ifft2(spec * (torch.exp(residual) * torch.rsqrt(power)))
-    sal = _power(back)
+    power = _power(spec).add_(1e-16)
+    log_amp = torch.log(power).mul_(0.5)
+    residual = log_amp.sub_(_separable(log_amp, _BOX3))
+    factor = residual.exp_().mul_(power.rsqrt_())
+    torch.view_as_real(spec).mul_(factor.unsqueeze(-1))
+    sal = _power(torch.fft.ifft2(spec))
     return _separable(sal, _gaussian_taps(max(1.0, 2.5 * gray.shape[-1] / WORK_SIZE)))
 
 

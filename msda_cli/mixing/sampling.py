@@ -27,11 +27,14 @@ def log_gamma(shape: torch.Tensor, generator: torch.Generator | None = None) -> 
     """log of independent Gamma(shape_i, 1) draws (float64, same shape as `shape`)."""
     shape = torch.as_tensor(shape, dtype=torch.float64)
     a = shape.flatten()
-    if a.numel() and not bool((a > 0).all()):
-        raise ValueError("gamma shape parameters must be > 0")
     if a.numel() <= _SMALL:
-        out = _log_gamma_scalar(a.tolist(), generator)
+        alphas = a.tolist()
+        if not all(v > 0 for v in alphas):  # also rejects NaN
+            raise ValueError("gamma shape parameters must be > 0")
+        out = _log_gamma_scalar(alphas, generator)
     else:
+        if not bool((a > 0).all()):
+            raise ValueError("gamma shape parameters must be > 0")
         out = _log_gamma_vector(a, generator)
     return out.view(shape.shape)
 
