@@ -579,3 +579,15 @@ def test_saliency_dcutmix_patches_sit_on_their_sources_objects(mode):
         assert abs((rows.min() + rows.max()).item() / 2 - r) <= 3
         assert abs((cols.min() + cols.max()).item() / 2 - c) <= 3
     assert torch.allclose(out.shares[:, 1], (out.sources == 1).double().mean((1, 2, 3)).float())
+
+
+def test_dcutmix_prob_is_one_coin_per_batch_in_sample_mode():
+    # METHODS.md: the whole mix is applied to a batch with probability p.
+    x, y = batch(6, 16, 16)
+    seen = set()
+    for seed in range(40):
+        out = build("dcutmix", "sample", k=3, prob=0.5)(x, y, C, generator=gen(seed))
+        mixed = (out.shares[:, 0] < 1).tolist()
+        assert len(set(mixed)) == 1 or all(mixed)  # never some samples mixed and others not by the coin
+        seen.add(any(mixed))
+    assert seen == {True, False}

@@ -141,7 +141,8 @@ class _KImageCut(Mixer):
     def _draw_common(self, shape, generator, lam):
         B, H, W = shape[0], shape[-2], shape[-1]
         n = 1 if self.mask_mode == "batch" else B
-        applied = (torch.rand(n, generator=generator, dtype=torch.float64) < self.prob).long()
+        # One coin per batch in both modes: the whole mix is applied to a batch with probability p.
+        applied = (torch.rand(1, generator=generator, dtype=torch.float64) < self.prob).long().expand(n).contiguous()
         phi = draw_phi(self.k, self.alpha, n, generator, lam)
         index = draw_index(self.k, B, generator)
         hs, ws = nested_sides(stick_breaking(phi), H, W, applied)
@@ -161,9 +162,10 @@ class _KImageCut(Mixer):
 class DCutMix(_KImageCut):
     """DCutMix (authors' Algorithm 1): nested boxes by stick-breaking; box k (sides
     round(parent · √(1 − v_{k−1}))) is placed uniformly inside box k−1 and takes image π_k.
-    Labels are the realized ring areas. `prob`: probability that a batch (sample, in sample
-    mode) is mixed at all. Batch mode: one φ and one box chain per batch (the authors' slicing);
-    sample mode: per-sample φ and boxes.
+    Labels are the realized ring areas. `prob`: probability that a batch is mixed at all (one
+    coin per batch, as METHODS.md and the authors' code). `mask_mode: sample` draws φ and the
+    box chain per sample, as the authors' code does (the paper recipes set it); `batch` (the
+    default of every mask method) draws one φ and one box chain for the whole batch.
     """
 
     def draw(self, shape, generator=None, lam=None) -> dict:
