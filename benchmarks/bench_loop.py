@@ -29,7 +29,9 @@ def bare_loop(cfg, workdir: Path) -> float:
     """The loop a researcher would write by hand; returns training images per second."""
     torch.manual_seed(cfg.seed)
     train_set, test_set = build.build_data(cfg, train=True), build.build_data(cfg, train=False)
-    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True, drop_last=True)
+    # the same batches as msda: every sample each epoch (a last batch of one would be dropped)
+    loader = DataLoader(train_set, batch_size=cfg.batch_size, shuffle=True,
+                        drop_last=len(train_set) % cfg.batch_size == 1)
     test_loader = DataLoader(test_set, batch_size=cfg.eval_batch_size)
     model = build.build_network(cfg, train_set.info)
     mixer = build.build_method(cfg)
