@@ -242,6 +242,12 @@ class TwoImageMixer(Mixer):
 
         return lam_tensor(lam, n) if lam is not None else beta(alpha, alpha, n, generator)
 
+    def draw_pair(self, alpha: float, B: int, generator, lam) -> dict:
+        """What every two-image draw starts with: λ ~ Beta(α, α) per mask, then the partner permutation."""
+        lam = self.draw_lam(alpha, self.num_masks(B), generator, lam)
+        perm = torch.randperm(B, generator=generator)
+        return {"lam": lam, "index": torch.stack([torch.arange(B), perm])}
+
     def finish(self, x, y, num_classes: int, index: torch.Tensor, x_mix: torch.Tensor, mask: torch.Tensor,
                realized: torch.Tensor | None = None, own_weight: torch.Tensor | None = None) -> MixOutput:
         """Assemble the output from the mixed batch and the weight-of-x mask M [n,1,H,W] (float).

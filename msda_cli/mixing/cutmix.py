@@ -61,12 +61,9 @@ class CutMix(ImageMixer):
         self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
-        B, H, W = shape[0], shape[-2], shape[-1]
-        n = self.num_masks(B)
-        lam = self.draw_lam(self.alpha, n, generator, lam)
-        perm = torch.randperm(B, generator=generator)
-        bounds = draw_centred_boxes(1.0 - lam, H, W, generator)
-        return {"lam": lam, "index": torch.stack([torch.arange(B), perm]), "bounds": bounds}
+        params = self.draw_pair(self.alpha, shape[0], generator, lam)
+        params["bounds"] = draw_centred_boxes(1.0 - params["lam"], shape[-2], shape[-1], generator)
+        return params
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         x_mix, mask = cut_paste(x, params["index"][1], params["bounds"])
@@ -235,12 +232,10 @@ class SaliencyMix(ImageMixer):
         self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
-        B, H, W = shape[0], shape[-2], shape[-1]
-        n = self.num_masks(B)
-        lam = self.draw_lam(self.alpha, n, generator, lam)
-        perm = torch.randperm(B, generator=generator)
-        cut_h, cut_w = box_sides(H, W, 1.0 - lam)
-        return {"lam": lam, "index": torch.stack([torch.arange(B), perm]), "sides": torch.stack([cut_h, cut_w], 1)}
+        params = self.draw_pair(self.alpha, shape[0], generator, lam)
+        cut_h, cut_w = box_sides(shape[-2], shape[-1], 1.0 - params["lam"])
+        params["sides"] = torch.stack([cut_h, cut_w], 1)
+        return params
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         from msda_cli.mixing.saliency import salient_centres

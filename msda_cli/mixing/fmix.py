@@ -47,12 +47,10 @@ class FMix(ImageMixer):
         self.decay_power = check_range("decay_power", decay_power, 0.0, low_open=True)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
-        B, H, W = shape[0], shape[-2], shape[-1]
-        n = self.num_masks(B)
-        lam = self.draw_lam(self.alpha, n, generator, lam)
-        perm = torch.randperm(B, generator=generator)
-        noise = torch.randn(n, 2, H, W // 2 + 1, generator=generator)
-        return {"lam": lam, "index": torch.stack([torch.arange(B), perm]), "noise": noise}
+        H, W = shape[-2], shape[-1]
+        params = self.draw_pair(self.alpha, shape[0], generator, lam)
+        params["noise"] = torch.randn(len(params["lam"]), 2, H, W // 2 + 1, generator=generator)
+        return params
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         H, W = x.shape[-2:]

@@ -39,10 +39,9 @@ class HMix(ImageMixer):
         self.gamma = None if gamma is None else check_range("gamma", gamma, 0.0, low_open=True)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
-        B, H, W = shape[0], shape[-2], shape[-1]
-        n = self.num_masks(B)
-        lam = self.draw_lam(self.alpha, n, generator, lam)
-        perm = torch.randperm(B, generator=generator)
+        H, W = shape[-2], shape[-1]
+        params = self.draw_pair(self.alpha, shape[0], generator, lam)
+        lam, n = params["lam"], len(params["lam"])
         if self.gamma is None:
             r = torch.full((n,), self.r, dtype=torch.float64)
         else:
@@ -50,8 +49,7 @@ class HMix(ImageMixer):
         bounds = draw_centred_boxes(r * (1.0 - lam), H, W, generator)
         cut = 1.0 - box_area(bounds).double() / (H * W)
         outside = torch.where(cut > 0, lam / cut.clamp_min(1e-12), torch.zeros_like(lam)).clamp(0.0, 1.0)
-        return {"lam": lam, "r": r, "index": torch.stack([torch.arange(B), perm]), "bounds": bounds,
-                "outside": outside}
+        return {**params, "r": r, "bounds": bounds, "outside": outside}
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         H, W = x.shape[-2:]
@@ -96,12 +94,11 @@ class GMix(ImageMixer):
         self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
-        B, H, W = shape[0], shape[-2], shape[-1]
-        n = self.num_masks(B)
-        lam = self.draw_lam(self.alpha, n, generator, lam)
-        perm = torch.randperm(B, generator=generator)
-        centres = torch.stack([randint(H, n, generator), randint(W, n, generator)], dim=1)
-        return {"lam": lam, "index": torch.stack([torch.arange(B), perm]), "centres": centres}
+        H, W = shape[-2], shape[-1]
+        params = self.draw_pair(self.alpha, shape[0], generator, lam)
+        n = len(params["lam"])
+        params["centres"] = torch.stack([randint(H, n, generator), randint(W, n, generator)], dim=1)
+        return params
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         H, W = x.shape[-2:]

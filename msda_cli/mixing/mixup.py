@@ -27,11 +27,7 @@ class Mixup(TwoImageMixer):
         self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
-        B = shape[0]
-        n = self.num_masks(B)
-        lam = self.draw_lam(self.alpha, n, generator, lam)
-        perm = torch.randperm(B, generator=generator)
-        return {"lam": lam, "index": torch.stack([torch.arange(B), perm])}
+        return self.draw_pair(self.alpha, shape[0], generator, lam)
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         index = params["index"]
