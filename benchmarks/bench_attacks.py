@@ -21,28 +21,15 @@ from __future__ import annotations
 
 import argparse
 import statistics
-import time
 
 import torch
+
+from timing import timed  # benchmarks/timing.py (scripts run from the repository root)
 
 from msda_cli.models import MODELS, Normalized, build_model
 from msda_cli.robust import pgd
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device):
-    """(wall seconds, this process's CPU seconds, result): on a shared machine CPU time is steadier."""
-    sync(device)
-    t, c = time.perf_counter(), time.process_time()
-    out = fn()
-    sync(device)
-    return time.perf_counter() - t, time.process_time() - c, out
 
 
 def run(device: torch.device, arch: str, batch: int, steps: int, eps: float, step_size: float, repeats: int):

@@ -21,27 +21,15 @@ from __future__ import annotations
 import argparse
 import math
 import statistics
-import time
 
 import numpy as np
 import torch
 
+from timing import timed  # benchmarks/timing.py (scripts run from the repository root)
+
 from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset
 from msda_cli.models import MODELS, Normalized, build_model
 from msda_cli.subsample import ScoreSettings, score_dataset
-
-
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize()
-
-
-def timed(fn, device):
-    sync(device)
-    t, c = time.perf_counter(), time.process_time()
-    out = fn()
-    sync(device)
-    return time.perf_counter() - t, time.process_time() - c, out
 
 
 @torch.inference_mode()

@@ -1,6 +1,5 @@
 """FGSM/PGD against closed forms, torchattacks, and the invariants of an L∞ attack."""
 
-import copy
 
 import pytest
 import torch

@@ -11,7 +11,6 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import torch
 import torch.nn.functional as F
 from torch.utils.data import Dataset
 

@@ -10,7 +10,7 @@ import json
 import os
 import socket
 import uuid
-from datetime import datetime, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Iterable
 
