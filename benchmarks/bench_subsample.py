@@ -12,7 +12,7 @@ settings (M = 10, K − 1 = 2, α = 2/9, anchor share 1/3). The naive loop score
 (it is slow); the rate per anchor is what is compared. Medians of wall time and of this
 process's CPU time (steadier on a shared machine) over `repeats`.
 Usage: python benchmarks/bench_subsample.py [--arch digits-cnn|preactresnet18] [--anchors 384]
-       [--naive-anchors 24] [--size 32] [--batch 128] [--repeats 3] [--device auto|cpu|cuda|all]
+       [--naive-anchors 24] [--size 32] [--batch 32] [--repeats 3] [--device auto|cpu|cuda|all]
 Target: batched / naive >= 10 on CPU (more on a GPU).
 """
 
@@ -104,7 +104,7 @@ def main():
     p.add_argument("--anchors", type=int, default=384)
     p.add_argument("--naive-anchors", type=int, default=24)
     p.add_argument("--size", type=int, default=32)
-    p.add_argument("--batch", type=int, default=128)
+    p.add_argument("--batch", type=int, default=32)
     p.add_argument("--repeats", type=int, default=3)
     p.add_argument("--device", default="auto", choices=["auto", "cpu", "cuda", "all"])
     a = p.parse_args()

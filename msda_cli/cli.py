@@ -318,7 +318,7 @@ def subsample(
     partners: Annotated[int, typer.Option(help="Partner images K-1 per mix.")] = 2,
     partner_alpha: Annotated[str, typer.Option("--partner-alpha", help="Dirichlet alpha of the partners' shares (e.g. 2/9).")] = "2/9",
     anchor_share: Annotated[str, typer.Option("--anchor-share", help="The anchor's fixed share of the image, in (0, 1).")] = "1/3",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Anchors per forward pass (each brings M mixes).")] = 128,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Anchors per forward pass (each brings M mixes).")] = 32,
     seed: Annotated[int, typer.Option(help="Seed of the mixes and of the random measure.")] = 0,
     export: Annotated[Optional[str], typer.Option(help="Also write per-sample scores (index, label, mean, std, cv, losses) to this CSV.")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,

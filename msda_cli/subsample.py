@@ -44,7 +44,7 @@ class ScoreSettings:
     partners: int = 2  # K − 1
     partner_alpha: float = 2 / 9
     anchor_share: float = 1 / 3
-    batch_size: int = 128  # anchors per forward pass (B·M mixed images)
+    batch_size: int = 32  # anchors per forward pass (B·M mixed images; small batches suit CPU caches)
     seed: int = 0
 
     def check(self) -> "ScoreSettings":
