@@ -178,3 +178,21 @@ def test_mlp_trains_on_flattened_images(msda, db_path):
     r = msda("train", "--recipe", "digits-mixup", "--arch", "mlp", *FAST)
     assert r.code == 0, r.stderr
     assert query(db_path, "SELECT arch, status FROM run") == [("mlp", "finished")]
+
+
+def test_eval_on_a_data_set_the_model_does_not_fit_is_one_clear_line(msda, db_path, tmp_path):
+    import numpy as np
+    from PIL import Image
+
+    for cls in range(10):  # RGB class folders: the digits model takes one channel
+        folder = tmp_path / "rgb" / "val" / str(cls)
+        folder.mkdir(parents=True)
+        Image.fromarray(np.full((16, 16, 3), 20 * cls, np.uint8)).save(folder / "a.png")
+        (tmp_path / "rgb" / "train" / str(cls)).mkdir(parents=True)
+        Image.fromarray(np.full((16, 16, 3), 20 * cls, np.uint8)).save(tmp_path / "rgb" / "train" / str(cls) / "a.png")
+    assert msda("train", "--recipe", "digits-vanilla", *FAST).code == 0
+    (run_id,) = query(db_path, "SELECT id FROM run")[0]
+    r = msda("eval", run_id, "--dataset", "imagefolder", "--data-dir", tmp_path / "rgb")
+    assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "3 channels" in r.stderr and "size mismatch" in r.stderr
+    assert query(db_path, "SELECT count(*) FROM metric WHERE kind='eval'") == [(4,)]

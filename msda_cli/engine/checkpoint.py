@@ -78,14 +78,22 @@ def load_run(store, run_id: str, device="cpu", data_dir: str | None = None, data
     cfg = validate(json.loads(run.config), source=f"run {run.id} config")
     if data_dir is not None:
         cfg.data.root = data_dir
-    if dataset is not None:
+    if dataset is not None and dataset != cfg.dataset:
+        from msda_cli.data import DATASETS, dataset_options
+
+        DATASETS.lookup(dataset)
+        accepted = dataset_options(dataset)  # keep the options (image size ...) the other set takes
         cfg.dataset = dataset
+        cfg.data.options = {k: v for k, v in cfg.data.options.items() if k in accepted}
     state = load_checkpoint(run.checkpoint)
     test_set = build_data(cfg, train=False)
     model = build_network(cfg, test_set.info)
     try:
         model.load_state_dict(state["model"])
     except RuntimeError as e:
-        raise MsdaError(f"checkpoint of run {run.id} does not fit {cfg.arch} on {cfg.dataset}: {str(e).splitlines()[0]}") from None
+        lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
+        detail = next((ln for ln in lines if ln.startswith(("size mismatch", "Missing key", "Unexpected key"))), lines[0])
+        raise MsdaError(f"checkpoint of run {run.id} does not fit {cfg.arch} on {cfg.dataset} "
+                        f"({test_set.info.in_chans} channels, {test_set.info.num_classes} classes): {detail}") from None
     model.to(device).float().eval()
     return LoadedRun(run, cfg, model, test_set.info, test_set, int(state.get("epoch", -1)))
