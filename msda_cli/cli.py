@@ -477,17 +477,32 @@ def recipes_list(fmt: FormatOption = "rich"):
 
 
 @recipes_app.command("show")
-def recipes_show(name: Annotated[str, typer.Argument(help="Recipe name or YAML file.")]):
-    """A recipe with its `extends:` bases merged in, as YAML."""
+def recipes_show(
+    name: Annotated[str, typer.Argument(help="Recipe name or YAML file.")],
+    resolved: Annotated[bool, typer.Option("--resolved", help="Print the recipe with its bases merged in.")] = False,
+):
+    """A recipe as written, with the bases it extends (and their comments); --resolved merges them."""
     import yaml
-    from rich.syntax import Syntax
 
-    from msda_cli.config import read_recipe, recipe_path, validate
+    from msda_cli.config import read_recipe, recipe_chain, validate
 
     raw = read_recipe(name)
     validate(raw, source=f"recipe {name}")
-    out.print(f"# {recipe_path(name)}", markup=False, highlight=False)
-    out.print(Syntax(yaml.safe_dump(raw, sort_keys=False), "yaml"))
+    if resolved:
+        _print_yaml(yaml.safe_dump(raw, sort_keys=False))
+        return
+    for path in recipe_chain(name):
+        out.print(f"# ---- {path}", markup=False, highlight=False)
+        _print_yaml(path.read_text())
+
+
+def _print_yaml(text: str) -> None:
+    if out.is_terminal:
+        from rich.syntax import Syntax
+
+        out.print(Syntax(text, "yaml", background_color="default"))
+    else:
+        print(text.rstrip("\n"))
 
 
 # ----- entry point -----------------------------------------------------------------------

@@ -98,6 +98,18 @@ def list_recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def recipe_chain(name_or_file: str) -> list[Path]:
+    """The recipe's file and the files it extends, base first."""
+    chain: list[Path] = []
+    current: str | None = name_or_file
+    while current is not None and len(chain) < 32:
+        path = recipe_path(current)
+        chain.insert(0, path)
+        raw = yaml.safe_load(path.read_text()) or {}
+        current = raw.get("extends") if isinstance(raw, dict) else None
+    return chain
+
+
 def deep_merge(base: dict, over: dict) -> dict:
     out = copy.deepcopy(base)
     for key, value in over.items():

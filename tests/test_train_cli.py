@@ -139,8 +139,11 @@ def test_runs_list_show_rm(msda, db_path, isolated_results):
 def test_recipes_list_and_show(msda):
     r = msda("recipes", "list", "--format", "markdown")
     assert r.code == 0 and "| digits-mixup | digits | digits-cnn | mixup |" in r.stdout
-    r = msda("recipes", "show", "digits-cutmix")
-    assert r.code == 0 and "method: cutmix" in r.stdout and "dataset: digits" in r.stdout
+    r = msda("recipes", "show", "digits-cutmix")  # as written: the base file first, then the recipe
+    assert r.code == 0 and r.stdout.index("_digits.yaml") < r.stdout.index("digits-cutmix.yaml")
+    assert "method: cutmix" in r.stdout and "extends: _digits" in r.stdout and "# Shared settings" in r.stdout
+    r = msda("recipes", "show", "digits-cutmix", "--resolved")
+    assert r.code == 0 and "method: cutmix" in r.stdout and "dataset: digits" in r.stdout and "extends" not in r.stdout
     assert msda("recipes", "show", "nope").code == 2
 
 
