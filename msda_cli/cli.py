@@ -25,8 +25,11 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List, inspect and delete stored runs.", no_args_is_help=True)
 recipes_app = typer.Typer(help="List and show the recipes (the papers' settings).", no_args_is_help=True)
+analyze_app = typer.Typer(help="The unified-analysis paper's analyses: coefficient maps a_jk, gradient products.",
+                          no_args_is_help=True)
 app.add_typer(runs_app, name="runs")
 app.add_typer(recipes_app, name="recipes")
+app.add_typer(analyze_app, name="analyze")
 
 # Outside a terminal (pipes, CI logs) rich would wrap tables at 80 columns; give them room.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -344,6 +347,145 @@ def subsample(
                            "select": json.loads(s.params)["select"], "ratio": s.ratio, "size": s.size}
                           for s in result.subsets])
     print_frame(frame, fmt, title=f"Subsets of run {result.subsets[0].source_run_id}", console=out)
+
+
+# ----- analyze ------------------------------------------------------------------------
+def _analysis_frame(rows: list[dict], fmt: str):
+    """Rows as a frame; text formats show 4 significant digits (the values are small fractions)."""
+    import pandas as pd
+
+    frame = pd.DataFrame(rows)
+    if fmt in ("rich", "markdown", "latex"):
+        for col in frame.columns:
+            if pd.api.types.is_float_dtype(frame[col]) or frame[col].dtype == object:
+                frame[col] = [("–" if v is None or v != v else f"{v:.4g}") if isinstance(v, float) or v is None
+                              else v for v in frame[col]]
+    return frame
+
+
+def _check_out(path: Optional[Path]) -> None:
+    if path is not None and not path.parent.is_dir():
+        raise MsdaError(f"output directory {path.parent} does not exist")
+
+
+@analyze_app.command("coeffs")
+def analyze_coeffs(
+    method: Annotated[str, typer.Option("--method", "-m", help="Method(s), comma-separated: one map each.")],
+    lam: Annotated[float, typer.Option(help="The fixed mixing weight λ of the first image, in [0, 1].")] = 0.5,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Method hyperparameter, e.g. --set r=0.75 (repeatable).")] = None,
+    size: Annotated[int, typer.Option(help="Image side in pixels (square images).")] = 32,
+    draws: Annotated[int, typer.Option(help="Monte-Carlo masks per method.")] = 4000,
+    max_offset: Annotated[int, typer.Option("--max-offset", help="Largest |dx|, |dy| of the map.")] = 8,
+    margin: Annotated[int, typer.Option(help="Only pixels this far from the border (the GMix closed form holds inside).")] = 0,
+    seed: Annotated[int, typer.Option(help="Seed of the mask draws.")] = 0,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also draw the maps (one panel per method) to this PNG.")] = None,
+    fmt: FormatOption = "rich",
+):
+    """Regularization coefficients a_jk = E[(1 − M_j)(1 − M_k)] at fixed λ, by pixel offset.
+
+    The map A(dx, dy) = mean over pixels i of a_{i, i+(dx,dy)} (Figure 4), from the method's own sampler.
+
+    Printed by offset distance beside the exact value where known: Mixup (1 − λ)², CutMix and HMix
+    (all box positions), Stochastic Mixup & CutMix, GMix (λ >= 0.5, away from the border). No database.
+
+    \b
+    Examples:
+      msda analyze coeffs --method mixup,cutmix,hmix,gmix --lam 0.5 --size 64 --out coeffs.png
+      msda analyze coeffs --method hmix --set r=0.75 --format csv
+      msda analyze coeffs --method gmix --lam 0.7 --size 64 --margin 20
+    """
+    import yaml
+
+    from msda_cli.analysis.coeffs import check_geometry, check_lam, coefficient_mixer, estimate_map, plot_maps
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    check_lam(lam)
+    check_geometry(size, max_offset, margin)
+    _check_out(out_path)
+    hparams = {}
+    for item in set_ or []:
+        if "=" not in item:
+            raise MsdaError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        hparams[key.strip()] = yaml.safe_load(value)
+    methods = _list(method)
+    if not methods:
+        raise MsdaError("--method needs at least one method name")
+    per_method = {name: _method_settings(name, hparams, several=len(methods) > 1) for name in methods}
+    unused = sorted(set(hparams) - {k for hp in per_method.values() for k in hp})
+    if unused:
+        raise MsdaError(f"none of the methods {', '.join(methods)} has hyperparameter {', '.join(map(repr, unused))}")
+    for name in methods:  # every name and setting checked before any work
+        coefficient_mixer(name, per_method[name])
+    maps = [estimate_map(name, lam, size=size, draws=draws, max_offset=max_offset, seed=seed, margin=margin,
+                         hparams=per_method[name]) for name in methods]
+    for cm in maps:
+        for note in cm.notes:
+            err.print(f"note: {note}", markup=False, highlight=False)
+    rows = [row for cm in maps for row in cm.rows()]
+    print_frame(_analysis_frame(rows, fmt), fmt, console=out,
+                title=f"a_jk by offset distance (λ = {lam:g}, {size}×{size} px, {draws} draws)")
+    if out_path is not None:
+        plot_maps(maps, out_path)
+        err.print(f"wrote {out_path}", markup=False, highlight=False)
+
+
+def _method_settings(method: str, hparams: dict, several: bool) -> dict:
+    """The --set values for `method`: all of them for one method; with several, the keys it has."""
+    from msda_cli.mixing import MIXERS, method_hparams
+
+    if not several:
+        return dict(hparams)
+    MIXERS.lookup(method)
+    valid = method_hparams(method)
+    return {k: v for k, v in hparams.items() if k in valid}
+
+
+@analyze_app.command("gradprod")
+def analyze_gradprod(
+    run_id: Annotated[str, typer.Argument(help="Trained image run (id or unique prefix).")],
+    n_examples: Annotated[int, typer.Option("--n-examples", help="Test images (a fixed seeded subset).")] = 256,
+    max_offset: Annotated[int, typer.Option("--max-offset", help="Largest |dx|, |dy| of the offset p.")] = 8,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Images per backward pass.")] = 128,
+    seed: Annotated[int, typer.Option(help="Seed of the image subset.")] = 0,
+    output: Annotated[str, typer.Option(help="f: prob (true-class softmax, the paper's example), logit or loss.")] = "prob",
+    channels: Annotated[str, typer.Option(help="Per-pixel gradient over channels: norm (Figure 5) or sum.")] = "norm",
+    reduce: Annotated[str, typer.Option(help="Over images: mean of the per-image max, or max (the slides).")] = "mean",
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also plot the map and the curve to this PNG.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """Partial gradient product max_v |∂_v f(x) ∂_{v+p} f(x)| (eq. 12) of a run, by offset distance ‖p‖.
+
+    f: the true-class softmax probability (the paper: "f_θ(x) (e.g., a softmax output of a neural network)").
+
+    Gradients w.r.t. pixels in [0, 1]; one metric row per distance is stored (kind analysis, name gradprod).
+
+    \b
+    Examples:
+      msda analyze gradprod 3f2a --n-examples 256 --max-offset 8 --out gradprod.png
+      msda analyze gradprod 3f2a --output logit --reduce max --format csv
+    """
+    import torch
+
+    from msda_cli.analysis.gradprod import check_request, gradprod, plot_gradprod
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    check_request(n_examples, max_offset, batch_size, output, channels, reduce)
+    _check_out(out_path)
+    store = _store(db, create=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    res = gradprod(store, run_id, n_examples=n_examples, max_offset=max_offset, batch_size=batch_size, seed=seed,
+                   output=output, channels=channels, reduce=reduce, device=device, data_dir=data_dir)
+    store.add_metrics(res.run_id, "analysis", res.metric_rows())
+    print_frame(_analysis_frame(res.rows(), fmt), fmt, console=out,
+                title=f"Gradient product, run {res.run_id} (f={output}, {reduce} of {res.n_examples})")
+    if out_path is not None:
+        plot_gradprod(res, out_path)
+        err.print(f"wrote {out_path}", markup=False, highlight=False)
 
 
 # ----- runs ---------------------------------------------------------------------------

@@ -15,6 +15,7 @@ import pytest
 import torch
 from scipy import stats
 
+from msda_cli.analysis.coeffs import cutmix_coefficients
 from msda_cli.mixing import build_mixer
 from msda_cli.mixing import sampling as S
 
@@ -113,25 +114,11 @@ def test_a_jk_mixup_is_one_minus_lambda_squared():
     assert torch.allclose(a, torch.full_like(a, (1 - lam) ** 2), atol=1e-6)
 
 
-def cutmix_a_exact(lam, H, W):
-    """E[(1−M_j)(1−M_k)] by enumerating every centre of the clipped, centre-uniform box."""
-    cut_h, cut_w = int(H * math.sqrt(1 - lam)), int(W * math.sqrt(1 - lam))
-    total = np.zeros((H * W, H * W))
-    for cy in range(H):
-        for cx in range(W):
-            box = np.zeros((H, W))
-            box[max(cy - cut_h // 2, 0):min(cy + (cut_h + 1) // 2, H),
-                max(cx - cut_w // 2, 0):min(cx + (cut_w + 1) // 2, W)] = 1.0
-            v = box.ravel()
-            total += np.outer(v, v)
-    return torch.from_numpy(total / (H * W))
-
-
 def test_a_jk_cutmix_matches_exact_enumeration():
     lam, H, W, n = 0.6, 12, 10, 20000
     m = one_minus_masks("cutmix", lam, n, H, W)
     a = m.T @ m / n
-    exact = cutmix_a_exact(lam, H, W)
+    exact = cutmix_coefficients(lam, H, W)  # enumeration over every box centre
     se = torch.sqrt(exact * (1 - exact) / n) + 1e-3
     assert ((a - exact).abs() / se).max() < 5.0
     assert (a - exact).abs().mean() < 0.004

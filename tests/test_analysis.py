@@ -1,0 +1,238 @@
+"""`msda analyze`: coefficient maps a_jk against their exact / closed forms, the partial gradient
+product (eq. 12) of a trained digits run against autograd by hand, and bad input."""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import math
+
+import numpy as np
+import pytest
+import torch
+
+from conftest import query
+from msda_cli.analysis import coeffs as C
+
+FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
+
+
+# ---- coefficient maps --------------------------------------------------------------------------
+
+def test_lag_means_match_a_direct_sum():
+    """The FFT autocorrelation is the mean over valid i of u_i·u_{i+d}, for every offset d."""
+    u = torch.rand(3, 7, 9, generator=torch.Generator().manual_seed(0), dtype=torch.float64)
+    m = 4
+    got = C.lag_means(u, m)
+    for dy in range(-m, m + 1):
+        for dx in range(-m, m + 1):
+            vals = [u[:, y, x] * u[:, y + dy, x + dx] for y in range(7) for x in range(9)
+                    if 0 <= y + dy < 7 and 0 <= x + dx < 9]
+            assert torch.allclose(got[:, dy + m, dx + m], torch.stack(vals).mean(0), atol=1e-12)
+
+
+def test_mixup_coefficients_are_one_minus_lambda_squared_at_every_offset():
+    lam = 0.3
+    cm = C.estimate_map("mixup", lam, size=10, draws=64, max_offset=4)
+    assert cm.estimate.shape == (9, 9)
+    assert np.allclose(cm.estimate, (1 - lam) ** 2, atol=1e-6)
+    assert np.allclose(cm.by_distance, (1 - lam) ** 2, atol=1e-6)
+    assert np.allclose(cm.exact, (1 - lam) ** 2)
+
+
+def test_cutmix_estimate_matches_exact_enumeration():
+    lam, size, m, n = 0.6, 12, 6, 20000
+    cm = C.estimate_map("cutmix", lam, size=size, draws=n, max_offset=m, seed=1)
+    exact = C.cutmix_map(lam, size, m)
+    assert np.allclose(cm.exact, exact)
+    z = np.abs(cm.estimate - exact) / (cm.se + 1e-4)
+    assert z.max() < 5.0
+    # CutMix decays with distance (a flat, Mixup-like map would fail here)
+    assert exact[m, m] - exact[0, 0] > 0.1 and cm.estimate[m, m] - cm.estimate[0, 0] > 0.1
+    assert cm.by_distance[0] - cm.by_distance[-1] > 0.05
+
+
+def test_cutmix_map_is_the_offset_mean_of_the_full_matrix():
+    lam, H = 0.45, 9
+    a = C.cutmix_coefficients(lam, H, H).numpy()
+    m = 3
+    got = C.cutmix_map(lam, H, m)
+    for dy in range(-m, m + 1):
+        for dx in range(-m, m + 1):
+            vals = [a[y * H + x, (y + dy) * H + x + dx] for y in range(H) for x in range(H)
+                    if 0 <= y + dy < H and 0 <= x + dx < H]
+            assert got[dy + m, dx + m] == pytest.approx(np.mean(vals), abs=1e-12)
+    # the diagonal is P(pixel in the clipped box): its mean is the expected clipped share < 1 − λ
+    assert 0 < np.mean(np.diag(a)) < 1 - lam
+
+
+def test_gmix_matches_the_closed_form_away_from_the_border():
+    lam, size, m = 0.9, 32, 4
+    s = 1 - lam
+    cm = C.estimate_map("gmix", lam, size=size, draws=8000, max_offset=m, margin=10, hparams={"alpha": 1.0})
+    dy, dx = C.offset_grid(m)
+    closed = s / 2 * np.exp(-math.pi * (dy ** 2 + dx ** 2) / (2 * s * size * size))
+    assert np.allclose(cm.exact, closed)
+    assert np.allclose(cm.estimate, closed, rtol=0.05)
+    assert (np.abs(cm.estimate - closed) / cm.se).max() < 5.0
+    # over the whole image the border cuts the blob: the map falls well short of the closed form
+    whole = C.estimate_map("gmix", lam, size=size, draws=2000, max_offset=m, hparams={"alpha": 1.0})
+    assert (whole.estimate < 0.97 * closed).all()
+
+
+def test_hmix_estimate_matches_its_enumeration_and_lies_between_mixup_and_cutmix():
+    lam, size, m = 0.5, 16, 5
+    cm = C.estimate_map("hmix", lam, size=size, draws=6000, max_offset=m, hparams={"r": 0.5})
+    assert (np.abs(cm.estimate - cm.exact) / (cm.se + 1e-4)).max() < 5.0
+    cut = C.cutmix_map(lam, size, m)
+    # decay from offset 0 to the far corner: none for Mixup, most for CutMix, HMix in between
+    decay = lambda a: a[m, m] - a[0, 0]  # noqa: E731
+    assert 0.01 < decay(cm.exact) < decay(cut)
+
+
+@pytest.mark.parametrize("method,kw", [("cutmix", {}), ("hmix", {"r": 0.75}), ("gmix", {}), ("fmix", {})])
+def test_maps_are_symmetric(method, kw):
+    cm = C.estimate_map(method, 0.55, size=12, draws=500, max_offset=5, hparams=kw)
+    assert np.allclose(cm.estimate, cm.estimate[::-1, ::-1], atol=1e-12)
+    if cm.exact is not None:
+        assert np.allclose(cm.exact, cm.exact[::-1, ::-1], atol=1e-12)
+
+
+def test_input_level_mixup_methods_say_so_and_k_image_methods_are_refused():
+    cm = C.estimate_map("mixupe", 0.2, size=8, draws=8, max_offset=2)
+    assert np.allclose(cm.estimate, 0.64, atol=1e-6) and "Mixup" in cm.notes[0]
+    with pytest.raises(ValueError, match="K images"):
+        C.estimate_map("dcutmix", 0.5, size=8, draws=8, max_offset=2)
+
+
+def test_cli_coeffs_csv_and_png(msda, tmp_path, db_path):
+    png = tmp_path / "x.png"
+    r = msda("analyze", "coeffs", "--method", "mixup,cutmix", "--lam", "0.5", "--size", "16", "--draws", "400",
+             "--max-offset", "4", "--format", "csv", "--out", png)
+    assert r.code == 0, r.stderr
+    rows = list(csv.DictReader(io.StringIO(r.stdout)))
+    assert {row["method"] for row in rows} == {"mixup", "cutmix"}
+    distances = sorted({float(row["distance"]) for row in rows})
+    assert distances[0] == 0.0 and distances[-1] == 4.0 and len(rows) == 2 * len(distances)
+    mixup = [row for row in rows if row["method"] == "mixup"]
+    assert all(abs(float(row["estimate"]) - 0.25) < 1e-6 for row in mixup)
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert not db_path.exists()  # no database needed
+
+
+# ---- gradient product ---------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def trained(tmp_path_factory):
+    """A digits-vanilla run (16 px) and a tabular (iris) run in a shared results directory."""
+    import os
+
+    from msda_cli.cli import main
+
+    results = tmp_path_factory.mktemp("analysis-results")
+    old = {k: os.environ.get(k) for k in ("MSDA_RESULTS", "MSDA_DB")}
+    os.environ["MSDA_RESULTS"], os.environ["MSDA_DB"] = str(results), str(results / "msda.db")
+    try:
+        for args in (["--recipe", "digits-vanilla", *FAST], ["--recipe", "abalone-vanilla", "--set", "dataset=iris",
+                                                              "--epochs", "1"]):
+            try:
+                main(["train", *args])
+            except SystemExit as e:
+                assert e.code in (0, None)
+    finally:
+        for k, v in old.items():
+            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
+    db = results / "msda.db"
+    runs = dict((d, i) for i, d in query(db, "SELECT id, dataset FROM run"))
+    return db, runs
+
+
+@pytest.fixture
+def env(trained, monkeypatch):
+    db, runs = trained
+    monkeypatch.setenv("MSDA_RESULTS", str(db.parent))
+    monkeypatch.setenv("MSDA_DB", str(db))
+    return db, runs
+
+
+def _by_hand(db, run_id, n, seed):
+    """Per image: |∂f/∂x| [H, W] of the true-class softmax probability, one image at a time."""
+    from msda_cli.engine.checkpoint import load_run
+    from msda_cli.robust.batching import select_indices
+    from msda_cli.store import Store
+
+    loaded = load_run(Store(db, create=False), run_id)
+    grads = []
+    for i in select_indices(len(loaded.test_set), n, seed).tolist():
+        x, y = loaded.test_set[i]
+        x = x.unsqueeze(0).clone().requires_grad_(True)
+        p = torch.softmax(loaded.model(x), dim=1)[0, y]
+        (g,) = torch.autograd.grad(p, x)
+        grads.append(g[0].double().norm(dim=0))  # one channel: |g|
+    return grads
+
+
+def test_gradprod_stores_one_row_per_distance_and_matches_autograd(msda, env, tmp_path):
+    db, runs = env
+    run = runs["digits"]
+    png = tmp_path / "g.png"
+    r = msda("analyze", "gradprod", run, "--n-examples", "3", "--batch-size", "2", "--max-offset", "3",
+             "--format", "json", "--out", png)
+    assert r.code == 0, r.stderr
+    printed = json.loads(r.stdout)
+    rows = [(v, json.loads(p)) for v, p in query(
+        db, "SELECT value, params FROM metric WHERE run_id=? AND kind='analysis' AND name='gradprod' "
+            "AND epoch IS NULL ORDER BY id", run)]
+    distances = [p["offset_distance"] for _, p in rows]
+    assert distances == [0.0, 1.0, 1.4142, 2.0, 2.2361, 2.8284, 3.0]
+    assert all(p["n_examples"] == 3 and p["seed"] == 0 and p["output"] == "prob" for _, p in rows)
+    assert [row["gradprod"] for row in printed] == pytest.approx([v for v, _ in rows])
+    assert printed[0]["normalized"] == 1.0
+    grads = _by_hand(db, run, 3, 0)
+    # p = 0: max_v g_v², averaged over the images
+    assert rows[0][0] == pytest.approx(np.mean([float((g ** 2).max()) for g in grads]), rel=1e-5)
+    # ‖p‖ = 1: the four unit offsets, each max_v |g_v g_{v+p}| over v with v + p inside, pixel by pixel
+    H, W = grads[0].shape
+    per_offset = []
+    for dy, dx in [(0, 1), (0, -1), (1, 0), (-1, 0)]:
+        per_offset.append(np.mean([max(float(g[y, x] * g[y + dy, x + dx]) for y in range(H) for x in range(W)
+                                        if 0 <= y + dy < H and 0 <= x + dx < W) for g in grads]))
+    assert rows[1][0] == pytest.approx(np.mean(per_offset), rel=1e-5)
+    assert rows[0][0] >= rows[1][0] > 0
+    assert png.read_bytes()[:4] == b"\x89PNG"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["coeffs", "--method", "supermix"], "unknown method 'supermix'"),
+    (["coeffs", "--method", "mixup", "--lam", "1.5"], "--lam"),
+    (["coeffs", "--method", "mixup", "--lam", "-0.1"], "--lam"),
+    (["coeffs", "--method", "dmixup"], "K images"),
+    (["coeffs", "--method", "hmix", "--set", "r=2"], "r must satisfy"),
+    (["coeffs", "--method", "mixup", "--size", "8", "--max-offset", "8"], "--max-offset"),
+    (["gradprod", "deadbeef"], "unknown run id 'deadbeef'"),
+    (["gradprod", "{iris}"], "not images"),
+    (["gradprod", "{digits}", "--max-offset", "16"], "--max-offset"),
+    (["gradprod", "{digits}", "--output", "margin"], "--output"),
+    (["gradprod", "{digits}", "--n-examples", "0"], "--n-examples"),
+])
+def test_bad_input_is_one_line_exit_2_and_writes_nothing(msda, env, tmp_path, args, message):
+    db, runs = env
+    before = query(db, "SELECT count(*) FROM metric")
+    png = tmp_path / "never.png"
+    r = msda("analyze", *[a.format(**runs) for a in args], "--out", png)
+    assert r.code == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert query(db, "SELECT count(*) FROM metric") == before
+    assert not png.exists()
+
+
+def test_run_without_checkpoint_is_refused(msda, env):
+    from msda_cli.store import Store
+
+    db, _ = env
+    run = Store(db).create_run(dataset="digits", arch="digits-cnn", method="vanilla", config="{}")
+    r = msda("analyze", "gradprod", run.id)
+    assert r.code == 2 and "no checkpoint" in r.stderr
+    assert query(db, "SELECT count(*) FROM metric WHERE run_id=?", run.id) == [(0,)]
