@@ -121,8 +121,8 @@ def train(
 
         configs = resolve_configs(req)
         precision = configs[0].precision
-    else:
-        precision = "no"
+    else:  # the run's own precision (checked again, with everything else, once training starts)
+        precision = json.loads(_store(db).get_run(resume).config).get("precision", "no")
     # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
     accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
     with _progress() as progress:

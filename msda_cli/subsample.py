@@ -170,9 +170,10 @@ def mix_losses(model: torch.nn.Module, x: torch.Tensor, y: torch.Tensor, num_cla
 
 
 def anchor_batches(n: int, batch_size: int, generator: torch.Generator) -> list[np.ndarray]:
-    """A seeded random order of 0..n−1 cut into ⌈n/batch⌉ near-equal batches (each ≥ 2 when n ≥ 2)."""
+    """A seeded random order of 0..n−1 cut into ⌊n/batch⌋ near-equal batches: each holds at
+    least `batch_size` anchors (all n when n < batch_size), so partners always exist."""
     order = torch.randperm(n, generator=generator).numpy()
-    return np.array_split(order, max(1, math.ceil(n / batch_size)))
+    return np.array_split(order, max(1, n // batch_size))
 
 
 def score_dataset(model: torch.nn.Module, dataset, num_classes: int, settings: ScoreSettings, device="cpu",

@@ -158,3 +158,28 @@ def test_source_trained_on_other_classes_is_refused(msda, env, tmp_path):
     r = msda("robust", runs[0][0], "--attack", "pgd", "--source", source)
     assert r.code == 2 and "other classes" in r.stderr
     assert query(db, "SELECT count(*) FROM metric") == before
+
+
+def test_transfer_attack_reads_both_runs_data_from_data_dir(msda, tmp_path, monkeypatch):
+    import shutil
+
+    results = tmp_path / "results-moved"
+    results.mkdir()
+    monkeypatch.setenv("MSDA_RESULTS", str(results))
+    monkeypatch.setenv("MSDA_DB", str(results / "msda.db"))
+    for cls in ("a", "b"):
+        for split in ("train", "val"):
+            (tmp_path / "old" / split / cls).mkdir(parents=True)
+            for i in range(6):
+                Image.fromarray((np.random.default_rng(i).random((16, 16, 3)) * 255).astype(np.uint8)).save(
+                    tmp_path / "old" / split / cls / f"{i}.png")
+    r = msda("train", "--recipe", "digits-vanilla", "--set", "dataset=imagefolder", "--set", "data.options={}",
+             "--set", "data.options.image_size=16", "--data-dir", tmp_path / "old", "--set", "batch_size=4",
+             "--seeds", "0,1", "--epochs", "1")
+    assert r.code == 0, r.stderr
+    shutil.move(tmp_path / "old", tmp_path / "new")  # the data moved since training
+    target, source = [i for (i,) in query(results / "msda.db", "SELECT id FROM run ORDER BY created_at")]
+    r = msda("robust", target, "--attack", "pgd", "--steps", "2", "--source", source, "--data-dir", tmp_path / "new")
+    assert r.code == 0, r.stderr
+    (_, params), = _robust_rows(results / "msda.db", target, "pgd")
+    assert params["mode"] == "gray-box" and params["source_run"] == source

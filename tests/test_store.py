@@ -39,6 +39,9 @@ def test_run_lifecycle_and_params(db_path):
     frame = store.final_metrics_frame()
     assert frame.loc[0, "metric"] == "pgd" and frame.loc[0, "params"] == '{"eps": 8, "steps": 10}'
     assert store.get_run(run.id[:4]).id == run.id  # unique prefix
+    for wildcard in ("%", "_", run.id[:2] + "%"):  # SQL LIKE wildcards are plain characters
+        with pytest.raises(MsdaError, match="unknown run id"):
+            store.get_run(wildcard)
     with pytest.raises(MsdaError, match="unknown run id"):
         store.get_run("zzzz")
 

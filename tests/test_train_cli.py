@@ -60,6 +60,8 @@ def test_same_seed_gives_same_result_and_other_seed_differs(msda, db_path):
     (["--recipe", "digits-mixup", "--set", "mixer.alpha=-1"], "alpha"),
     (["--recipe", "digits-mixup", "--seeds", "a,b"], "--seeds"),
     (["--recipe", "digits-mixup", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
+    (["--recipe", "digits-mixup", "--set", "model.nope=1"], "no option 'nope'"),
+    (["--recipe", "digits-mixup", "--set", "model.width=-3"], "cannot build digits-cnn"),
     (["--resume", "deadbeef"], "unknown run id 'deadbeef'"),
     ([], "--recipe"),
 ])

@@ -20,17 +20,12 @@ CHECKPOINT_NAME = "checkpoint.pt"
 
 
 def rng_state() -> dict:
+    """The RNG states at the end of the epoch, kept in the checkpoint for inspection; a resumed
+    run does not need them, since every epoch re-seeds from (seed, epoch, rank)."""
     state = {"torch": torch.get_rng_state(), "python": list(random.getstate()[1])}
     if torch.cuda.is_available():
         state["cuda"] = torch.cuda.get_rng_state_all()
     return state
-
-
-def set_rng_state(state: dict) -> None:
-    torch.set_rng_state(state["torch"])
-    random.setstate((3, tuple(state["python"]), None))
-    if "cuda" in state and torch.cuda.is_available():
-        torch.cuda.set_rng_state_all(state["cuda"])
 
 
 def save_checkpoint(path: Path, state: dict) -> None:

@@ -69,12 +69,24 @@ def _data_key(cfg: Config) -> str:
 
 
 def check_data(configs: list[Config]) -> None:
-    """Open each distinct data set once, so a missing directory fails before any run starts."""
-    from msda_cli.engine.build import build_data
+    """Open each distinct data set once, and build each model on the meta device (no memory,
+    no init), so a missing directory or a bad model option fails before any run starts."""
+    import torch
 
-    for cfg in {_data_key(c): c for c in configs}.values():
-        build_data(cfg, train=True)
+    from msda_cli.engine.build import build_data, build_network
+
+    infos = {}
+    for key, cfg in {_data_key(c): c for c in configs}.items():
+        infos[key] = build_data(cfg, train=True).info
         build_data(cfg, train=False)
+    for cfg in configs:
+        try:
+            with torch.device("meta"):
+                build_network(cfg, infos[_data_key(cfg)])
+        except MsdaError:
+            raise
+        except Exception as e:  # e.g. a negative width: torch's own error, one line
+            raise MsdaError(f"cannot build {cfg.arch} with options {cfg.model}: {str(e).splitlines()[0]}") from None
 
 
 def load_subset_indices(store: Store, subset_id: str, train_size: int | None = None) -> np.ndarray:
@@ -109,6 +121,9 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
         run_ids = [None] * len(configs)
         subset_id = req.subset_id
     subset = check_subset(store, subset_id, configs) if main and subset_id else None
+    if main and resume_id is not None:  # every check passed: the run is running again
+        store.update_run(run_ids[0], status="running", pid=os.getpid(), host=socket.gethostname(),
+                         heartbeat_at=utcnow(), error=None, finished_at=None)
     subset = _broadcast(accelerator, subset)
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
@@ -188,9 +203,6 @@ def _prepare_resume(store, run_id, accelerator):
         cfg = validate(json.loads(run.config), source=f"run {run.id} config")
         check_names(cfg)
         check_data([cfg])
-        store.update_run(run.id, status="running", pid=os.getpid(), host=socket.gethostname(),
-                         heartbeat_at=utcnow(), error=None, finished_at=None)
-        _LIVE_RUNS.add(run.id)
         payload = [cfg.model_dump_json(), run.id]
     else:
         payload = None

@@ -117,7 +117,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     loader_gen = torch.Generator()
     train_loader = DataLoader(train_set, batch_size=per_process_batch, sampler=sampler, drop_last=drop_last,
                               num_workers=workers, pin_memory=pin, generator=loader_gen,
-                              persistent_workers=workers > 0)
+                              persistent_workers=False)  # new workers each epoch, seeded from loader_gen
     test_loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, shuffle=False,
                              num_workers=workers, pin_memory=pin)
 
@@ -144,6 +144,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     test_loader = accelerator.prepare(test_loader)
     if main:
         store.discard_epochs_from(run_id, start_epoch)
+        store.update_run(run_id, epochs_done=start_epoch)
 
     # ---- epochs ------------------------------------------------------------------------
     generator = torch.Generator()
@@ -178,7 +179,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         metrics = evaluate(model, test_loader, accelerator)
 
         last = epoch == cfg.epochs - 1
-        if main and ((epoch + 1) % cfg.checkpoint_every == 0 or last):
+        saved = main and ((epoch + 1) % cfg.checkpoint_every == 0 or last)
+        if saved:
             save_checkpoint(ckpt_path, {
                 "model": accelerator.unwrap_model(model).state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -195,7 +197,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 ("test_top1", metrics["top1"], epoch),
                 ("epoch_time_s", epoch_time, epoch),
             ])
-            store.heartbeat(run_id, epochs_done=epoch + 1, checkpoint=str(ckpt_path))
+            store.heartbeat(run_id, epochs_done=epoch + 1, **({"checkpoint": str(ckpt_path)} if saved else {}))
             last_beat = time.monotonic()
             line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: "
                     f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics['top1']:.2f}% ({epoch_time:.1f} s)")

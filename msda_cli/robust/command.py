@@ -61,7 +61,7 @@ def run_robust(store, run_id: str, req: RobustRequest, device: str, log=print) -
 
     req.check()
     target = load_run(store, run_id, device=device, data_dir=req.data_dir)
-    source = load_run(store, req.source, device=device) if req.source else None
+    source = load_run(store, req.source, device=device, data_dir=req.data_dir) if req.source else None
     ood_set = robust.open_ood_set(req.ood, target.info, root=req.data_dir) if req.ood else None
     common = dict(n_examples=req.n_examples, batch_size=req.batch_size, seed=req.seed)
     rows: list[tuple] = []

@@ -90,7 +90,7 @@ class Store:
         with Session(self.engine) as s:
             run = s.get(Run, run_id)
             if run is None:
-                matches = s.exec(select(Run).where(Run.id.startswith(run_id))).all() if run_id else []
+                matches = s.exec(select(Run).where(Run.id.startswith(run_id, autoescape=True))).all() if run_id else []
                 if len(matches) == 1:
                     return matches[0]
                 hint = f" ({len(matches)} runs start with it)" if matches else "; see `msda runs list`"
