@@ -31,10 +31,18 @@ def _cell(v) -> str:
     return str(v)
 
 
-def latex_escape(text: str) -> str:
-    for a, b in (("\\", r"\textbackslash{}"), ("&", r"\&"), ("%", r"\%"), ("_", r"\_"), ("#", r"\#"), ("$", r"\$")):
-        text = text.replace(a, b)
-    return text
+_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
+                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
+_LATEX_UNICODE = {"±": r"$\pm$", "–": "--", "−": "$-$", "Δ": r"$\Delta$", "α": r"$\alpha$", "ε": r"$\epsilon$",
+                  "∞": r"$\infty$", "×": r"$\times$", "≈": r"$\approx$", "·": r"$\cdot$", "—": "---"}
+
+
+def latex_escape(s: str) -> str:
+    """Escape LaTeX specials and spell the Unicode signs the tables use (±, –, Δ ...) in LaTeX."""
+    out = []
+    for ch in s:
+        out.append(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch)
+    return "".join(out)
 
 
 def frame_to_text(df: pd.DataFrame, fmt: str, title: str = "") -> str:

@@ -74,5 +74,3 @@ from msda_cli.mixing import (  # noqa: E402,F401
     mixupe,
     vanilla,
 )
-
-MODEL_METHODS = ("mixupe", "manifold-mixup")  # need the model: `mix()` alone shows their input-level Mixup

@@ -155,10 +155,6 @@ def to_device(t: torch.Tensor, device, dtype=None) -> torch.Tensor:
     return t.to(device=device, dtype=dtype, non_blocking=True)
 
 
-def own_index(B: int) -> torch.Tensor:
-    return torch.arange(B)
-
-
 def label_mix(y, num_classes: int, smoothing: float, index: torch.Tensor, shares: torch.Tensor) -> torch.Tensor:
     """Soft targets Σ_k shares[:, k] · onehot(y[index[k]]); index [K,B] and shares [B,K] on y's device.
 

@@ -17,7 +17,7 @@ from msda_cli.mixing.masks import (
     box_sides,
     box_weights,
     centred_bounds,
-    gather_batch,
+    gather_like,
     inside_box,
     lerp_from_partner,
     outside_share,
@@ -214,7 +214,7 @@ def paste_resized(out: torch.Tensor, x: torch.Tensor, perm: torch.Tensor, bounds
     theta[:, 1, 1] = H / h
     theta[:, 1, 2] = H / h - 2.0 * b[:, 0] / h - 1.0
     grid = F.affine_grid(to_device(theta, out.device, torch.float32), [B, C, H, W], align_corners=False)
-    resized = F.grid_sample(gather_batch(x, perm).float(), grid, mode="bilinear", padding_mode="border",
+    resized = F.grid_sample(gather_like(x, perm).float(), grid, mode="bilinear", padding_mode="border",
                             align_corners=False).to(out.dtype)
     keep = box_weights(to_device(bounds, out.device), H, W, out.dtype, inside=0.0).unsqueeze(1)
     return resized.lerp_(out, keep)  # out outside the box, the resized partner inside
@@ -245,7 +245,7 @@ class SaliencyMix(ImageMixer):
         perm = to_device(index[1], x.device)
         n = sides.shape[0]
         if n == 1:  # the first partner's saliency places the box for the whole batch
-            centres = salient_centres(gather_batch(x, perm[:1]))
+            centres = salient_centres(gather_like(x, perm[:1]))
         else:
             centres = salient_centres(x).index_select(0, perm)
         sides_dev = to_device(sides, x.device)

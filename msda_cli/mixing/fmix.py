@@ -12,7 +12,7 @@ import torch
 
 from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
-from msda_cli.mixing.masks import blend, gather_batch
+from msda_cli.mixing.masks import blend, gather_like
 
 
 def low_freq_images(noise: torch.Tensor, H: int, W: int, decay_power: float) -> torch.Tensor:
@@ -57,5 +57,5 @@ class FMix(ImageMixer):
         images = low_freq_images(to_device(params["noise"], x.device), H, W, self.decay_power)
         count = torch.round(params["lam"] * (H * W))  # pixels that keep x
         mask = top_fraction_mask(images, to_device(count, x.device)).float()
-        partner = gather_batch(x, to_device(params["index"][1], x.device))
+        partner = gather_like(x, to_device(params["index"][1], x.device))
         return self.finish(x, y, num_classes, params["index"], blend(x, partner, mask), mask, count / (H * W))

@@ -23,7 +23,7 @@ import torch
 from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
 from msda_cli.mixing.cutmix import draw_centred_boxes
-from msda_cli.mixing.masks import box_area, box_weights, inside_box, lerp_from_partner
+from msda_cli.mixing.masks import box_area, box_weights, inside_box, lerp_from_partner, outside_share
 from msda_cli.mixing.sampling import beta, randint
 
 
@@ -47,7 +47,7 @@ class HMix(ImageMixer):
         else:
             r = beta(self.gamma, self.gamma, n, generator)
         bounds = draw_centred_boxes(r * (1.0 - lam), H, W, generator)
-        cut = 1.0 - box_area(bounds).double() / (H * W)
+        cut = outside_share(bounds, H, W)
         outside = torch.where(cut > 0, lam / cut.clamp_min(1e-12), torch.zeros_like(lam)).clamp(0.0, 1.0)
         return {**params, "r": r, "bounds": bounds, "outside": outside}
 

@@ -28,7 +28,7 @@ from msda_cli.mixing.masks import (
     box_weights,
     cached_arange,
     centred_bounds,
-    gather_batch,
+    gather_like,
     inside_box,
     lerp_from_partner,
     owner_shares,
@@ -122,7 +122,7 @@ class DMixup(Mixer):
         w = phi.to(x.dtype)
         x_mix = x * w[:, 0].view(view)
         for k in range(1, self.k):
-            x_mix = torch.addcmul(x_mix, gather_batch(x, index[k]), w[:, k].view(view))
+            x_mix = torch.addcmul(x_mix, gather_like(x, index[k]), w[:, k].view(view))
         target = label_mix(y, num_classes, self.smoothing, index, phi)
         return MixOutput(x_mix, target, phi[:, 0], None, index, phi)
 
@@ -219,7 +219,7 @@ class SaliencyDCutMix(_KImageCut):
         sides_dev = to_device(sides, x.device)
         km1 = self.k - 1
         if n == 1:
-            centres = salient_centres(gather_batch(x, index[1:, 0]))  # [K−1, 2]
+            centres = salient_centres(gather_like(x, index[1:, 0]))  # [K−1, 2]
         else:
             sal = salient_centres(x)  # [B, 2]
             centres = sal.index_select(0, index[1:].reshape(-1)).view(km1, n, 2).transpose(0, 1)

@@ -51,8 +51,10 @@ class ManifoldMixup(Mixup):
         def hook(module, inputs, output):
             if not torch.is_tensor(output):
                 raise MsdaError(f"manifold mixup needs a tensor output from {type(module).__name__}")
-            w = lam.view(-1, *([1] * (output.dim() - 1))).to(output.dtype)
-            return torch.lerp(output.index_select(0, index[1]), output, w)
+            # blend in fp32 (under bf16/fp16 autocast λ would otherwise be rounded away from the label's λ)
+            w = lam.view(-1, *([1] * (output.dim() - 1))).float()
+            mixed = torch.lerp(output.index_select(0, index[1]).float(), output.float(), w)
+            return mixed.to(output.dtype)
 
         handle = layers[choice - 1].register_forward_hook(hook)
         try:

@@ -151,11 +151,6 @@ def outside_share(bounds: torch.Tensor, H: int, W: int) -> torch.Tensor:
     return 1.0 - box_area(bounds).double() / (H * W)
 
 
-def gather_batch(x: torch.Tensor, index: torch.Tensor) -> torch.Tensor:
-    """x[index] along the batch dimension."""
-    return x.index_select(0, index)
-
-
 def paste_batch_box(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor, box) -> None:
     """In place: out[:, :, box] = src[index][:, :, box] for one box (CPU ints) shared by the batch.
 
@@ -206,5 +201,3 @@ def owner_shares(owner: torch.Tensor, K: int) -> torch.Tensor:
     return (counts / P).float()
 
 
-def to_device(t: torch.Tensor, device, dtype=None) -> torch.Tensor:
-    return t.to(device=device, dtype=dtype, non_blocking=True)

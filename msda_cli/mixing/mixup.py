@@ -10,13 +10,13 @@ import torch
 
 from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import MixOutput, TwoImageMixer, check_range, to_device
-from msda_cli.mixing.masks import gather_batch
+from msda_cli.mixing.masks import gather_like
 
 
 def mixup_blend(x: torch.Tensor, partner_index: torch.Tensor, lam: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Blend with λ [n] (CPU float64); returns the mixed batch and M (λ broadcast, [n,1,...])."""
     w = to_device(lam, x.device, torch.float32).view(-1, *([1] * (x.dim() - 1)))
-    partner = gather_batch(x, to_device(partner_index, x.device))
+    partner = gather_like(x, to_device(partner_index, x.device))
     return torch.lerp(partner, x, w.to(x.dtype)), w
 
 

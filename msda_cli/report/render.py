@@ -14,10 +14,10 @@ import json
 import math
 
 from msda_cli.errors import MsdaError
+from msda_cli.render import FORMATS, latex_escape  # noqa: F401  (FORMATS re-exported)
 from msda_cli.report.pivot import Cell, Report
 
 MISSING = "–"
-FORMATS = ("rich", "markdown", "latex", "csv", "json")
 
 
 # ----- cell text ------------------------------------------------------------------------
@@ -92,19 +92,6 @@ def _md_escape(s: str) -> str:
 
 
 # ----- LaTeX ------------------------------------------------------------------------------
-_LATEX_SPECIAL = {"\\": r"\textbackslash{}", "&": r"\&", "%": r"\%", "$": r"\$", "#": r"\#", "_": r"\_",
-                  "{": r"\{", "}": r"\}", "~": r"\textasciitilde{}", "^": r"\textasciicircum{}"}
-_LATEX_UNICODE = {"±": r"$\pm$", "–": "--", "−": "$-$", "Δ": r"$\Delta$", "α": r"$\alpha$", "ε": r"$\epsilon$",
-                  "∞": r"$\infty$", "×": r"$\times$", "≈": r"$\approx$", "·": r"$\cdot$", "—": "---"}
-
-
-def latex_escape(s: str) -> str:
-    out = []
-    for ch in s:
-        out.append(_LATEX_SPECIAL.get(ch) or _LATEX_UNICODE.get(ch) or ch)
-    return "".join(out)
-
-
 def to_latex(report: Report) -> str:
     show_n = _varying_n(report)
     ncols = len(report.row_names) + len(report.columns)
