@@ -591,3 +591,20 @@ def test_dcutmix_prob_is_one_coin_per_batch_in_sample_mode():
         assert len(set(mixed)) == 1 or all(mixed)  # never some samples mixed and others not by the coin
         seen.add(any(mixed))
     assert seen == {True, False}
+
+
+@pytest.mark.parametrize("name", sorted(MIXERS))
+def test_device_branches_give_the_cpu_result(name, monkeypatch):
+    """The branches that run on a GPU (no host reads) agree with the CPU shortcuts, bit for bit."""
+    from msda_cli.mixing import masks
+
+    x, y = batch(6, 20, 24)
+    modes = ["batch", "sample"] if "mask_mode" in method_hparams(name) else [None]
+    for mode in modes:
+        kwargs = {} if mode is None else {"mask_mode": mode}
+        host = build_mixer(name, **kwargs)(x, y, C, generator=gen(3))
+        with monkeypatch.context() as m:
+            m.setattr(masks, "on_host", lambda t: False)
+            device = build_mixer(name, **kwargs)(x, y, C, generator=gen(3))
+        assert torch.equal(host.x, device.x) and torch.equal(host.y, device.y), (name, mode)
+        assert torch.equal(host.lam, device.lam), (name, mode)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from msda_cli.mixing import register_mixer
+from msda_cli.mixing import masks, register_mixer
 from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, lam_tensor, to_device
 from msda_cli.mixing.masks import (
     box_sides,
@@ -253,7 +253,7 @@ class SaliencyMix(ImageMixer):
         h, w = sides[:, 0], sides[:, 1]
         y0, x0 = centres[:, 0] - to_device(h // 2, x.device), centres[:, 1] - to_device(w // 2, x.device)
         if n == 1:
-            if x.device.type == "cpu":  # the corner is readable: paste the clipped box
+            if masks.on_host(x):  # the corner is readable: paste the clipped box
                 x_mix = paste_boxes(x, [(perm, bounds[0])])
             else:
                 x_mix = x.clone()

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from msda_cli.mixing import register_mixer
+from msda_cli.mixing import masks, register_mixer
 from msda_cli.mixing.base import (
     MASK_MODES,
     Mixer,
@@ -231,7 +231,7 @@ class SaliencyDCutMix(_KImageCut):
         # later patches cover earlier ones: a pixel's source is the last patch holding it
         rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
         owner = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8)
-        if n == 1 and x.device.type == "cpu":  # the corners are readable: paste the clipped boxes
+        if n == 1 and masks.on_host(x):  # the corners are readable: paste the clipped boxes
             x_mix = paste_boxes(x, [(index[k], bounds[0, k - 1]) for k in range(1, self.k)])
         elif n == 1:  # no host sync: windows of known size at device-computed corners
             x_mix = x.clone()

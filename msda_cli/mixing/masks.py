@@ -11,9 +11,15 @@ import numpy as np
 import torch
 
 
+def on_host(t) -> bool:
+    """Whether `t` is in host memory, where the CPU shortcuts apply (NumPy arithmetic, reading box
+    corners, bincount). The other branch is what runs on a GPU; tests force it on the CPU."""
+    return t.device.type == "cpu"
+
+
 def box_sides(H: int, W: int, area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer sides of a box covering fraction `area` (float64 [n]) of an H×W image."""
-    if area.device.type == "cpu":  # the same IEEE float64 arithmetic in NumPy, without torch's per-op cost
+    if on_host(area):  # the same IEEE float64 arithmetic in NumPy, without torch's per-op cost
         ratio = np.sqrt(np.minimum(np.maximum(area.numpy(), 0.0), 1.0))
         return torch.from_numpy((H * ratio).astype(np.int64)), torch.from_numpy((W * ratio).astype(np.int64))
     ratio = torch.sqrt(area.clamp(0.0, 1.0))
@@ -25,7 +31,7 @@ def centred_bounds(cy, cx, cut_h, cut_w, H: int, W: int) -> torch.Tensor:
 
     Works on CPU draws or on device tensors (saliency centres) alike.
     """
-    if all(isinstance(t, torch.Tensor) and t.device.type == "cpu" for t in (cy, cx, cut_h, cut_w)):
+    if all(isinstance(t, torch.Tensor) and on_host(t) for t in (cy, cx, cut_h, cut_w)):
         cy, cx, cut_h, cut_w = (t.numpy() for t in (cy, cx, cut_h, cut_w))
         b = np.empty((cy.shape[0], 4), dtype=np.int64)
         b[:, 0] = cy - cut_h // 2
@@ -173,7 +179,7 @@ def paste_batch_window(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor
     if h <= 0 or w <= 0:
         return
     H, W = out.shape[-2:]
-    if out.device.type == "cpu":
+    if on_host(out):
         y0, x0 = int(y0), int(x0)
         box = (max(y0, 0), min(y0 + h, H), max(x0, 0), min(x0 + w, W))
         paste_batch_box(out, src, index, box)
@@ -193,7 +199,7 @@ def owner_shares(owner: torch.Tensor, K: int) -> torch.Tensor:
     """Realized pixel share of each source: owner (integer) [n,1,H,W] -> float32 [n, K]."""
     flat = owner.flatten(1)
     n, P = flat.shape
-    if flat.device.type == "cpu":  # one bincount over (row, source) pairs (on CUDA it would read its max: a sync)
+    if on_host(flat):  # one bincount over (row, source) pairs (on CUDA it would read its max: a sync)
         pairs = flat.long() + (cached_arange(n, flat.device) * K).unsqueeze(1)
         counts = torch.bincount(pairs.flatten(), minlength=n * K).view(n, K).double()
     else:
