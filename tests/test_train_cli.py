@@ -201,3 +201,19 @@ def test_eval_on_a_data_set_the_model_does_not_fit_is_one_clear_line(msda, db_pa
     assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "3 channels" in r.stderr and "size mismatch" in r.stderr
     assert query(db_path, "SELECT count(*) FROM metric WHERE kind='eval'") == [(4,)]
+
+
+def test_mixed_precision_training_on_cpu(isolated_results, db_path):
+    """bf16 autocast through Accelerate (a fresh process: Accelerate's state is per process)."""
+    import os
+    import subprocess
+
+    from conftest import python_cmd
+
+    proc = subprocess.run(python_cmd("train", "--recipe", "digits-mixupe", *FAST, "--set", "precision=bf16"),
+                          capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"}, timeout=300)
+    assert proc.returncode == 0, proc.stderr[-2000:]
+    (status, config), = query(db_path, "SELECT status, config FROM run")
+    assert status == "finished" and json.loads(config)["precision"] == "bf16"
+    (nll,), = query(db_path, "SELECT value FROM metric WHERE kind='eval' AND name='nll'")
+    assert nll == nll and nll > 0  # finite, not NaN
