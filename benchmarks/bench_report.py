@@ -31,7 +31,8 @@ import numpy as np
 from sqlalchemy import insert
 
 from msda_cli.report import build_report, list_tables, render
-from msda_cli.report.match import Approx, Contains, Default, Eq, Gt, OneOf, Present, as_matcher
+from msda_cli.config import set_dotted
+from msda_cli.report.match import as_matcher, example_value
 from msda_cli.report.pivot import _PREPARED, FINISHED, prepare
 from msda_cli.store import Store
 from msda_cli.store.tables import Metric, Run, Subset
@@ -49,28 +50,6 @@ ROBUST = [("fgsm", {"attack": "fgsm", "eps": 8, "mode": "white-box"}),
           ("deform_top1", {"deformation": "rotate20"}), ("deform_top1", {"deformation": "shear28.6"}),
           ("deform_top1", {"deformation": "zoomin60"}), ("deform_top1", {"deformation": "zoomout140"}),
           ("ood_auroc", {"ood_set": "imagenet-o"})]
-
-
-def sample(value):
-    if isinstance(value, (Eq, Default, Approx)):
-        return value.value
-    if isinstance(value, OneOf):
-        return value.values[0]
-    if isinstance(value, Gt):
-        return value.value + 0.1
-    if isinstance(value, Contains):
-        return value.text
-    if isinstance(value, Present):
-        return "set"
-    return value
-
-
-def put(cfg: dict, dotted: str, value) -> None:
-    node = cfg
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
 
 
 def table_cells() -> list[dict]:
@@ -110,7 +89,7 @@ def make_store(path: Path, n_runs: int, n_metrics: int, seed: int = 0) -> Store:
                "data": {"root": None, "augment": True, "workers": 2, "options": {}}, "model": {},
                "epochs": 300, "batch_size": 128, "eval_batch_size": 256, "seed": seed_, "precision": "no"}
         for k, v in where.items():
-            put(cfg, k, sample(v))
+            set_dotted(cfg, k, example_value(v))
         if cfg["method"] in ("hmix",) and rng.random() < 0.5:
             cfg["mixer"]["r"] = rng.choice([0.25, 0.5, 0.75])
         sub = None

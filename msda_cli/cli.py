@@ -57,6 +57,19 @@ def _ints(text: Optional[str], name: str) -> list[int]:
         raise MsdaError(f"{name} expects comma-separated integers, got {text!r}") from None
 
 
+def _hparams(items: Optional[List[str]]) -> dict:
+    """`--set key=value` method hyperparameters (values parsed as YAML scalars)."""
+    import yaml
+
+    hparams = {}
+    for item in items or []:
+        if "=" not in item:
+            raise MsdaError(f"--set expects key=value, got {item!r}")
+        key, value = item.split("=", 1)
+        hparams[key.strip()] = yaml.safe_load(value)
+    return hparams
+
+
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -237,8 +250,6 @@ def preview(
       msda preview --methods all --out all.png
       msda preview --method gmix --images cat.png dog.png --out gmix.png
     """
-    import yaml
-
     from msda_cli.mixing.preview import render_preview
 
     if more_images and not images:
@@ -253,12 +264,7 @@ def preview(
         raise MsdaError(f"--lam must be in [0, 1], got {lam:g}")
     if not out_path.parent.is_dir():
         raise MsdaError(f"output directory {out_path.parent} does not exist")
-    hparams = {}
-    for item in set_ or []:
-        if "=" not in item:
-            raise MsdaError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        hparams[key.strip()] = yaml.safe_load(value)
+    hparams = _hparams(set_)
     methods = _list(method)
     written = render_preview(methods, out_path, lam=lam, images=paths or None, seed=seed, hparams=hparams or None)
     out.print(f"wrote {written}")
@@ -394,8 +400,6 @@ def analyze_coeffs(
       msda analyze coeffs --method hmix --set r=0.75 --format csv
       msda analyze coeffs --method gmix --lam 0.7 --size 64 --margin 20
     """
-    import yaml
-
     from msda_cli.analysis.coeffs import check_geometry, check_lam, coefficient_mixer, estimate_map, plot_maps
     from msda_cli.render import check_format, print_frame
 
@@ -403,12 +407,7 @@ def analyze_coeffs(
     check_lam(lam)
     check_geometry(size, max_offset, margin)
     _check_out(out_path)
-    hparams = {}
-    for item in set_ or []:
-        if "=" not in item:
-            raise MsdaError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        hparams[key.strip()] = yaml.safe_load(value)
+    hparams = _hparams(set_)
     methods = _list(method)
     if not methods:
         raise MsdaError("--method needs at least one method name")

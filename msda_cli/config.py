@@ -182,14 +182,19 @@ def apply_set(raw: dict, assignments: list[str]) -> dict:
         except yaml.YAMLError:
             value = text
         _check_key(key)
-        node = raw
-        parts = key.split(".")
-        for part in parts[:-1]:
-            node = node.setdefault(part, {})
-            if not isinstance(node, dict):
-                raise MsdaError(f"--set {key}: {part} is not a section")
-        node[parts[-1]] = value
+        set_dotted(raw, key, value)
     return raw
+
+
+def set_dotted(raw: dict, key: str, value) -> None:
+    """raw["a"]["b"] = value for key "a.b", creating sections as needed."""
+    node = raw
+    parts = key.split(".")
+    for part in parts[:-1]:
+        node = node.setdefault(part, {})
+        if not isinstance(node, dict):
+            raise MsdaError(f"--set {key}: {part} is not a section")
+    node[parts[-1]] = value
 
 
 def _check_key(key: str) -> None:

@@ -17,37 +17,13 @@ import pytest
 from sqlalchemy import insert
 
 from msda_cli.report import build_report, list_tables, render, render_rich
-from msda_cli.report.match import Approx, Contains, Default, Eq, Gt, Not, OneOf, Present
+from msda_cli.config import set_dotted
+from msda_cli.report.match import example_value
 from msda_cli.report.specs import TABLES
 from msda_cli.store import Store
 from msda_cli.store.tables import Metric, Run, Subset
 
 RUN_FIELDS = ("dataset", "arch", "method", "seed", "subset_id")
-
-
-def sample(value):
-    """A value that passes a matcher."""
-    if isinstance(value, (Eq, Default, Approx)):
-        return value.value
-    if isinstance(value, OneOf):
-        return value.values[0]
-    if isinstance(value, Gt):
-        return value.value + 0.1
-    if isinstance(value, Contains):
-        return value.text
-    if isinstance(value, Present):
-        return "set"
-    if isinstance(value, Not):
-        raise AssertionError("no sample for Not")
-    return value
-
-
-def _set(cfg: dict, dotted: str, value) -> None:
-    node = cfg
-    parts = dotted.split(".")
-    for p in parts[:-1]:
-        node = node.setdefault(p, {})
-    node[parts[-1]] = value
 
 
 class Filler:
@@ -60,14 +36,14 @@ class Filler:
         cfg = {"dataset": "cifar100", "arch": "resnet56", "method": "vanilla", "mixer": {}, "seed": seed}
         cols = {"dataset": "cifar100", "arch": "resnet56", "method": "vanilla", "seed": seed, "subset_id": None}
         for key, value in where.items():
-            v = sample(value)
+            v = example_value(value)
             if key in RUN_FIELDS:
                 cols[key] = v
             if key != "subset_id":
-                _set(cfg, key, v)
+                set_dotted(cfg, key, v)
         self.runs.append(dict(id=rid, name=rid, recipe="synthetic", config=json.dumps(cfg), status="finished",
                               epochs_done=1, created_at=self.now, host="h", msda_version="0", **cols))
-        params = {k: sample(v) for k, v in metric.params.items()}
+        params = {k: example_value(v) for k, v in metric.params.items()}
         self.metrics.append(dict(run_id=rid, kind=metric.kind or "eval", name=metric.name, value=raw, epoch=None,
                                  params=json.dumps(params, sort_keys=True), created_at=self.now))
         return rid

@@ -176,6 +176,23 @@ class Contains(Match):
         return f"~{self.text}"
 
 
+def example_value(value: Any) -> Any:
+    """A value that passes `value` (a matcher or a plain value): to fill test and benchmark stores."""
+    if isinstance(value, (Eq, Default, Approx)):
+        return value.value
+    if isinstance(value, OneOf):
+        return value.values[0]
+    if isinstance(value, Gt):
+        return value.value + 0.1
+    if isinstance(value, Contains):
+        return value.text
+    if isinstance(value, Present):
+        return "set"
+    if isinstance(value, Not):
+        raise ValueError("a Not matcher has no single example value")
+    return value
+
+
 def _squash(s: str) -> str:
     return "".join(ch for ch in s.lower() if ch not in "-_ ")
 
