@@ -58,6 +58,25 @@ def msda(capsys):
     return run
 
 
+def train_shared_runs(results: Path, *commands: list[str]) -> Path:
+    """Run `msda train ARGS` for each command in `results` (for module-scoped fixtures that share
+    trained runs between tests); returns the database path. Fails the test on a non-zero exit."""
+    from msda_cli.cli import main
+
+    saved = {k: os.environ.get(k) for k in ("MSDA_RESULTS", "MSDA_DB")}
+    os.environ["MSDA_RESULTS"], os.environ["MSDA_DB"] = str(results), str(results / "msda.db")
+    try:
+        for args in commands:
+            try:
+                main(["train", *map(str, args)])
+            except SystemExit as e:
+                assert e.code in (0, None), f"msda train {' '.join(map(str, args))} exited {e.code}"
+    finally:
+        for key, value in saved.items():
+            os.environ.pop(key, None) if value is None else os.environ.__setitem__(key, value)
+    return results / "msda.db"
+
+
 def query(db: Path, sql: str, *params):
     con = sqlite3.connect(db)
     try:

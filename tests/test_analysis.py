@@ -12,7 +12,7 @@ import numpy as np
 import pytest
 import torch
 
-from conftest import query
+from conftest import query, train_shared_runs
 from msda_cli.analysis import coeffs as C
 
 FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
@@ -126,24 +126,8 @@ def test_cli_coeffs_csv_and_png(msda, tmp_path, db_path):
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """A digits-vanilla run (16 px) and a tabular (iris) run in a shared results directory."""
-    import os
-
-    from msda_cli.cli import main
-
-    results = tmp_path_factory.mktemp("analysis-results")
-    old = {k: os.environ.get(k) for k in ("MSDA_RESULTS", "MSDA_DB")}
-    os.environ["MSDA_RESULTS"], os.environ["MSDA_DB"] = str(results), str(results / "msda.db")
-    try:
-        for args in (["--recipe", "digits-vanilla", *FAST], ["--recipe", "abalone-vanilla", "--set", "dataset=iris",
-                                                              "--epochs", "1"]):
-            try:
-                main(["train", *args])
-            except SystemExit as e:
-                assert e.code in (0, None)
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    db = results / "msda.db"
+    db = train_shared_runs(tmp_path_factory.mktemp("analysis-results"), ["--recipe", "digits-vanilla", *FAST],
+                           ["--recipe", "abalone-vanilla", "--set", "dataset=iris", "--epochs", "1"])
     runs = dict((d, i) for i, d in query(db, "SELECT id, dataset FROM run"))
     return db, runs
 

@@ -6,7 +6,7 @@ import numpy as np
 import pytest
 from PIL import Image
 
-from conftest import query
+from conftest import query, train_shared_runs
 
 FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
 
@@ -14,23 +14,9 @@ FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epo
 @pytest.fixture(scope="module")
 def trained(tmp_path_factory):
     """Three digits runs (two digits-cnn seeds, one resnet56) in a shared results directory."""
-    import os
-
-    from msda_cli.cli import main
-
     results = tmp_path_factory.mktemp("robust-results")
-    old = {k: os.environ.get(k) for k in ("MSDA_RESULTS", "MSDA_DB")}
-    os.environ["MSDA_RESULTS"], os.environ["MSDA_DB"] = str(results), str(results / "msda.db")
-    try:
-        for extra in (["--seeds", "0,1"], ["--arch", "resnet56"]):
-            try:
-                main(["train", "--recipe", "digits-mixup", *FAST, *extra])
-            except SystemExit as e:
-                assert e.code in (0, None)
-    finally:
-        for k, v in old.items():
-            os.environ.pop(k) if v is None else os.environ.__setitem__(k, v)
-    db = results / "msda.db"
+    db = train_shared_runs(results, ["--recipe", "digits-mixup", *FAST, "--seeds", "0,1"],
+                           ["--recipe", "digits-mixup", *FAST, "--arch", "resnet56"])
     runs = query(db, "SELECT id, arch, seed FROM run ORDER BY created_at")
     return results, db, runs
 
