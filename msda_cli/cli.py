@@ -27,6 +27,24 @@ runs_app = typer.Typer(help="List, inspect and delete stored runs.", no_args_is_
 recipes_app = typer.Typer(help="List and show the recipes (the papers' settings).", no_args_is_help=True)
 analyze_app = typer.Typer(help="The unified-analysis paper's analyses: coefficient maps a_jk, gradient products.",
                           no_args_is_help=True)
+def _version(value: bool) -> None:
+    if value:
+        from msda_cli import __version__
+
+        out.print(f"msda {__version__}", highlight=False)
+        raise typer.Exit()
+
+
+@app.callback()
+def _main_options(
+    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+):
+    """msda: train, attack, subsample and compare mixed-sample data augmentation methods.
+
+    Quick start: `msda train --recipe digits-mixup` then `msda report`.
+    """
+
+
 app.add_typer(runs_app, name="runs")
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(analyze_app, name="analyze")

@@ -217,3 +217,12 @@ def test_mixed_precision_training_on_cpu(isolated_results, db_path):
     assert status == "finished" and json.loads(config)["precision"] == "bf16"
     (nll,), = query(db_path, "SELECT value FROM metric WHERE kind='eval' AND name='nll'")
     assert nll == nll and nll > 0  # finite, not NaN
+
+
+def test_version_and_help(msda):
+    from msda_cli import __version__
+
+    r = msda("--version")
+    assert r.code == 0 and r.stdout.strip() == f"msda {__version__}"
+    r = msda("--help")
+    assert r.code == 0 and all(c in r.stdout for c in ("train", "eval", "robust", "report", "subsample", "analyze"))
