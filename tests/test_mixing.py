@@ -608,3 +608,30 @@ def test_device_branches_give_the_cpu_result(name, monkeypatch):
             device = build_mixer(name, **kwargs)(x, y, C, generator=gen(3))
         assert torch.equal(host.x, device.x) and torch.equal(host.y, device.y), (name, mode)
         assert torch.equal(host.lam, device.lam), (name, mode)
+
+
+def test_mixupe_erm_ablation_adds_the_term_to_plain_cross_entropy():
+    """MixupE Table 7's 'ERM + additional loss': no mixing, the same extra term."""
+    alpha, eta = 1.0, 0.5
+    x, y = batch(6, 4, 4)
+    model = tiny_model()
+    calls = []
+    handle = model.register_forward_hook(lambda m, i, o: calls.append(i[0].shape[0]))
+    out = build("mixupe", alpha=alpha, eta=eta, erm=True).loss(model, x, y, C, generator=gen(4))
+    handle.remove()
+    assert calls == [6]  # one forward over the clean batch
+    out.loss.backward()
+    g_impl = grads(model)
+    model.zero_grad()
+    f = model(x)
+    ce = torch.nn.functional.cross_entropy(f, y)
+    q = ((one_hot(y, C) - torch.softmax(f, 1)) * f).sum(1)
+    R = (1 - (alpha + 1) / (2 * alpha + 1)) * q.abs().mean()
+    assert out.value.item() == pytest.approx(ce.item(), rel=1e-6)
+    assert out.terms["mixupe_r"].item() == pytest.approx(R.item(), rel=1e-5)
+    ((ce.abs() / (ce + eta * R).abs()).detach() * (ce + eta * R)).backward()
+    assert all(torch.allclose(a, b, atol=1e-6) for a, b in zip(g_impl, grads(model)))
+    mixed = build("mixupe", erm=True)(x, y, C, generator=gen(4))
+    assert torch.equal(mixed.x, x) and torch.equal(mixed.y, one_hot(y, C))
+    with pytest.raises(MsdaError, match="erm"):
+        build("mixupe", erm="yes")

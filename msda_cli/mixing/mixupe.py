@@ -9,6 +9,10 @@ With clean logits f(x_i), p = softmax(f) and one-hot y_i: q̂(x_i) = (y_i − p_
 - `variant: code` (the authors' released code, version 3): loss = L_mix − η·E[1−λ']·Σ_{q̂_i<τ} q̂_i / B
   with τ = 1 and q̂ not detached.
 
+`erm: true` is the ablation of the paper's Table 7, "ERM + additional loss": the same extra
+term added to the plain cross-entropy of the unmixed batch (one forward pass; α still sets
+E[1−λ']).
+
 The clean forward is batched with the mixed one: one forward over torch.cat([x̃, x]), so a
 step costs about 1.3× Mixup. Note that BatchNorm layers therefore see the concatenated batch
 (mixed and clean samples together) in their batch statistics. `LossOutput.value` is the Mixup
@@ -19,8 +23,9 @@ from __future__ import annotations
 
 import torch
 
-from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import LossOutput, check_choice, check_range, one_hot, soft_cross_entropy
+from msda_cli.errors import MsdaError
+from msda_cli.mixing import MIXERS, register_mixer
+from msda_cli.mixing.base import LossOutput, MixOutput, check_choice, check_range, one_hot, soft_cross_entropy
 from msda_cli.mixing.mixup import Mixup
 
 CODE_THRESHOLD = 1.0  # τ in the authors' code
@@ -40,19 +45,31 @@ def q_hat(clean_logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torc
 
 @register_mixer("mixupe")
 class MixupE(Mixup):
-    """MixupE: `alpha` (Mixup's Beta(α, α)), `eta` (η, 0.001), `variant` (paper | code)."""
+    """MixupE: `alpha` (Mixup's Beta(α, α)), `eta` (η, 0.001), `variant` (paper | code), `erm`
+    (Table 7's ablation: the extra term on the unmixed batch)."""
 
     def __init__(self, alpha: float = 1.0, eta: float = 0.001, variant: str = "paper", mask_mode: str = "batch",
-                 smoothing: float = 0.0):
+                 smoothing: float = 0.0, erm: bool = False):
         super().__init__(alpha, mask_mode, smoothing)
         self.eta = check_range("eta", eta, 0.0)
         self.variant = check_choice("variant", variant, ("paper", "code"))
+        if not isinstance(erm, bool):
+            raise MsdaError(f"erm must be true or false, got {erm!r}")
+        self.erm = erm
+
+    def mix(self, x, y, num_classes, generator=None, lam=None) -> MixOutput:
+        if self.erm:  # the ablation trains on the unmixed batch
+            return MIXERS["vanilla"](smoothing=self.smoothing)(x, y, num_classes)
+        return super().mix(x, y, num_classes, generator=generator, lam=lam)
 
     def loss(self, model, x, y, num_classes: int, generator: torch.Generator | None = None) -> LossOutput:
         out = self(x, y, num_classes, generator=generator)
         B = x.shape[0]
-        logits_all = model(torch.cat([out.x, x], dim=0))
-        logits, clean = logits_all[:B], logits_all[B:]
+        if self.erm:  # mixed batch = clean batch: one forward serves both terms
+            logits = clean = model(x)
+        else:
+            logits_all = model(torch.cat([out.x, x], dim=0))
+            logits, clean = logits_all[:B], logits_all[B:]
         l_mix = soft_cross_entropy(logits, out.y)
         q = q_hat(clean, y, num_classes)
         e = expected_one_minus_lam(self.alpha)
