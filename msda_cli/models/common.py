@@ -1,7 +1,9 @@
-"""Helpers shared by the architecture modules: option checking and weight initialization."""
+"""Helpers shared by the architecture modules: option checking, weight initialization, and the
+stem → stages → classifier skeleton of the residual families."""
 
 from __future__ import annotations
 
+import torch.nn.functional as F
 from torch import nn
 
 from msda_cli.errors import MsdaError
@@ -44,3 +46,26 @@ def conv3x3(cin: int, cout: int, stride: int = 1, groups: int = 1) -> nn.Conv2d:
 def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
     return nn.Conv2d(cin, cout, 1, stride=stride, bias=False)
 
+
+
+class StagedNet(nn.Module):
+    """stem → stages → (final BN-ReLU of the pre-activation nets, when `self.bn` is set) → global
+    average pool → `fc`. Manifold mixup may mix after the stem and after each stage.
+
+    Subclasses build `stem`, their stages, `pool`, `fc` (and `bn`) and list the stages in `stages()`.
+    """
+
+    def stages(self) -> list[nn.Module]:
+        raise NotImplementedError
+
+    def forward(self, x):
+        x = self.stem(x)
+        for stage in self.stages():
+            x = stage(x)
+        bn = getattr(self, "bn", None)  # a registered submodule, or none (post-activation nets)
+        if bn is not None:
+            x = F.relu(bn(x))
+        return self.fc(self.pool(x).flatten(1))
+
+    def manifold_layers(self) -> list[nn.Module]:
+        return [self.stem, *self.stages()]

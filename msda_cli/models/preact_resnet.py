@@ -19,7 +19,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
 
 
 class PreActBlock(nn.Module):
@@ -56,7 +56,7 @@ class PreActBottleneck(nn.Module):
         return out + (x if self.shortcut is None else self.shortcut(pre))
 
 
-class PreActResNet(nn.Module):
+class PreActResNet(StagedNet):
     def __init__(self, block, num_blocks, num_classes: int, in_chans: int = 3, stem_stride: int = 1):
         super().__init__()
         if stem_stride not in (1, 2):
@@ -75,13 +75,8 @@ class PreActResNet(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
         he_init(self)
 
-    def forward(self, x):
-        x = self.stage4(self.stage3(self.stage2(self.stage1(self.stem(x)))))
-        x = F.relu(self.bn(x))
-        return self.fc(self.pool(x).flatten(1))
-
-    def manifold_layers(self) -> list[nn.Module]:
-        return [self.stem, self.stage1, self.stage2, self.stage3, self.stage4]
+    def stages(self) -> list[nn.Module]:
+        return [self.stage1, self.stage2, self.stage3, self.stage4]
 
 
 @register_model("preactresnet18")

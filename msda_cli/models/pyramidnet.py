@@ -27,7 +27,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
 
 
 def _shortcut(x, stride: int, cout: int):
@@ -71,7 +71,7 @@ class PyramidBottleneck(nn.Module):
         return out + _shortcut(x, self.stride, out.shape[1])
 
 
-class PyramidNet(nn.Module):
+class PyramidNet(StagedNet):
     def __init__(self, depth: int, num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True):
         super().__init__()
         if float(alpha) < 0:
@@ -99,13 +99,8 @@ class PyramidNet(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
         he_init(self)
 
-    def forward(self, x):
-        x = self.stage3(self.stage2(self.stage1(self.stem(x))))
-        x = F.relu(self.bn(x))
-        return self.fc(self.pool(x).flatten(1))
-
-    def manifold_layers(self) -> list[nn.Module]:
-        return [self.stem, self.stage1, self.stage2, self.stage3]
+    def stages(self) -> list[nn.Module]:
+        return [self.stage1, self.stage2, self.stage3]
 
 
 @register_model("pyramidnet110")

@@ -17,7 +17,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
 
 
 class PadShortcut(nn.Module):
@@ -51,7 +51,7 @@ class BasicBlock(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNet(nn.Module):
+class CifarResNet(StagedNet):
     def __init__(self, depth: int, num_classes: int, in_chans: int = 3, shortcut: str = "A"):
         super().__init__()
         if (depth - 2) % 6:
@@ -72,12 +72,8 @@ class CifarResNet(nn.Module):
         self.fc = nn.Linear(64, num_classes)
         he_init(self)
 
-    def forward(self, x):
-        x = self.stage3(self.stage2(self.stage1(self.stem(x))))
-        return self.fc(self.pool(x).flatten(1))
-
-    def manifold_layers(self) -> list[nn.Module]:
-        return [self.stem, self.stage1, self.stage2, self.stage3]
+    def stages(self) -> list[nn.Module]:
+        return [self.stage1, self.stage2, self.stage3]
 
 
 @register_model("resnet56")

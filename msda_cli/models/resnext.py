@@ -19,7 +19,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
 
 
 class ResNeXtBottleneck(nn.Module):
@@ -40,7 +40,7 @@ class ResNeXtBottleneck(nn.Module):
         return F.relu(out + self.shortcut(x))
 
 
-class CifarResNeXt(nn.Module):
+class CifarResNeXt(StagedNet):
     def __init__(self, depth: int, cardinality: int, base_width: int, num_classes: int, in_chans: int = 3):
         super().__init__()
         if (depth - 2) % 9:
@@ -60,12 +60,8 @@ class CifarResNeXt(nn.Module):
         self.fc = nn.Linear(cin, num_classes)
         he_init(self)
 
-    def forward(self, x):
-        x = self.stage3(self.stage2(self.stage1(self.stem(x))))
-        return self.fc(self.pool(x).flatten(1))
-
-    def manifold_layers(self) -> list[nn.Module]:
-        return [self.stem, self.stage1, self.stage2, self.stage3]
+    def stages(self) -> list[nn.Module]:
+        return [self.stage1, self.stage2, self.stage3]
 
 
 @register_model("resnext29-4-24")

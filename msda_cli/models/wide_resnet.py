@@ -17,7 +17,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
 
 
 class WideBasic(nn.Module):
@@ -35,7 +35,7 @@ class WideBasic(nn.Module):
         return out + (x if self.shortcut is None else self.shortcut(pre))
 
 
-class WideResNet(nn.Module):
+class WideResNet(StagedNet):
     def __init__(self, depth: int, widen: int, num_classes: int, in_chans: int = 3, dropout: float = 0.0):
         super().__init__()
         if (depth - 4) % 6:
@@ -58,13 +58,8 @@ class WideResNet(nn.Module):
         self.fc = nn.Linear(widths[-1], num_classes)
         he_init(self)
 
-    def forward(self, x):
-        x = self.group3(self.group2(self.group1(self.stem(x))))
-        x = F.relu(self.bn(x))
-        return self.fc(self.pool(x).flatten(1))
-
-    def manifold_layers(self) -> list[nn.Module]:
-        return [self.stem, self.group1, self.group2, self.group3]
+    def stages(self) -> list[nn.Module]:
+        return [self.group1, self.group2, self.group3]
 
 
 @register_model("wrn28-2")
