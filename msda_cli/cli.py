@@ -25,7 +25,7 @@ app = typer.Typer(
 )
 runs_app = typer.Typer(help="List, inspect and delete stored runs.", no_args_is_help=True)
 recipes_app = typer.Typer(help="List and show the recipes (the papers' settings).", no_args_is_help=True)
-analyze_app = typer.Typer(help="The unified-analysis paper's analyses: coefficient maps a_jk, gradient products.",
+analyze_app = typer.Typer(help="Analyses: coefficient maps a_jk, gradient products, loss landscapes.",
                           no_args_is_help=True)
 def _version(value: bool) -> None:
     if value:
@@ -502,6 +502,51 @@ def analyze_gradprod(
                 title=f"Gradient product, run {res.run_id} (f={output}, {reduce} of {res.n_examples})")
     if out_path is not None:
         plot_gradprod(res, out_path)
+        err.print(f"wrote {out_path}", markup=False, highlight=False)
+
+
+@analyze_app.command("landscape")
+def analyze_landscape(
+    run_id: Annotated[str, typer.Argument(help="Trained run (id or unique prefix).")],
+    span: Annotated[float, typer.Option(help="t runs over [-span, span].")] = 1.0,
+    points: Annotated[int, typer.Option(help="Values of t (odd counts include t = 0, the trained weights).")] = 21,
+    directions: Annotated[int, typer.Option(help="Independent random directions (the table shows their mean).")] = 1,
+    seed: Annotated[int, typer.Option(help="Seed of the directions and of the test subset.")] = 0,
+    n_examples: Annotated[int, typer.Option("--n-examples", help="Test examples (a fixed seeded subset).")] = 512,
+    batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per forward pass.")] = 256,
+    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also plot loss against t to this PNG.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """1-D loss landscape (Li et al., 2018): test loss and top-1 of θ + t·d along random directions d.
+
+    d is Gaussian and filter-normalized (each conv / linear filter of d has the norm of θ's filter;
+    biases and BatchNorm parameters are not moved); BatchNorm uses its running statistics (eval mode).
+    One metric row per (direction, t) is stored (kind analysis, names landscape_loss, landscape_top1).
+
+    \b
+    Examples:
+      msda analyze landscape 3f2a --span 1 --points 21 --out landscape.png
+      msda analyze landscape 3f2a --directions 5 --n-examples 1000 --format csv
+    """
+    import torch
+
+    from msda_cli.analysis.landscape import check_request, landscape, plot_landscape
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    check_request(span, points, directions, n_examples, batch_size)
+    _check_out(out_path)
+    store = _store(db, create=False)
+    device = "cuda" if torch.cuda.is_available() else "cpu"
+    res = landscape(store, run_id, span=span, points=points, directions=directions, seed=seed,
+                    n_examples=n_examples, batch_size=batch_size, device=device, data_dir=data_dir)
+    store.add_metrics(res.run_id, "analysis", res.metric_rows())
+    print_frame(_analysis_frame(res.rows(), fmt), fmt, console=out,
+                title=f"Loss landscape, run {res.run_id} (mean of {directions} dir., n={res.n_examples})")
+    if out_path is not None:
+        plot_landscape(res, out_path)
         err.print(f"wrote {out_path}", markup=False, highlight=False)
 
 

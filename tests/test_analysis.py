@@ -220,3 +220,148 @@ def test_run_without_checkpoint_is_refused(msda, env):
     r = msda("analyze", "gradprod", run.id)
     assert r.code == 2 and "no checkpoint" in r.stderr
     assert query(db, "SELECT count(*) FROM metric WHERE run_id=?", run.id) == [(0,)]
+
+
+# ---- loss landscape -----------------------------------------------------------------------------
+
+def _small_net():
+    from msda_cli.models import Normalized, build_model
+
+    torch.manual_seed(0)
+    model = Normalized(build_model("digits-cnn", num_classes=10, in_chans=1, width=4), [0.5], [0.25])
+    for m in model.modules():  # non-trivial BatchNorm parameters and statistics
+        if isinstance(m, torch.nn.BatchNorm2d):
+            m.weight.data.uniform_(0.5, 1.5)
+            m.bias.data.normal_()
+            m.running_mean.normal_()
+            m.running_var.uniform_(0.5, 2.0)
+    return model.eval()
+
+
+def test_direction_is_filter_normalized_and_ignores_biases_and_batchnorm():
+    from msda_cli.analysis import landscape as L
+
+    model = _small_net()
+    d = L.filter_normalized_direction(model, torch.Generator().manual_seed(3))
+    params = dict(model.named_parameters())
+    assert set(d) == set(params)
+    filters = {n for n in params if n.endswith(".weight") and params[n].dim() > 1}
+    assert L.filter_weights(model) == filters and len(filters) == 4  # three convs and the linear head
+    for name, p in params.items():
+        if name in filters:
+            theta = p.detach().flatten(1).norm(dim=1)
+            assert torch.allclose(d[name].flatten(1).norm(dim=1), theta, rtol=1e-5, atol=0)
+            assert theta.std() > 0  # per-filter norms differ: one global rescaling would fail above
+            cos = (d[name].flatten() @ p.detach().flatten()) / (d[name].norm() * p.detach().norm())
+            assert abs(float(cos)) < 0.9  # random, not θ itself
+        else:  # linear bias, BatchNorm weight and bias
+            assert torch.count_nonzero(d[name]) == 0, name
+    again = L.filter_normalized_direction(model, torch.Generator().manual_seed(3))
+    other = L.filter_normalized_direction(model, torch.Generator().manual_seed(4))
+    assert all(torch.equal(d[n], again[n]) for n in d)
+    assert not torch.equal(d["net.head.2.weight"], other["net.head.2.weight"])
+
+
+def test_sweep_at_t_zero_is_the_model_itself_and_leaves_the_weights_alone():
+    from msda_cli.analysis import landscape as L
+
+    model = _small_net()
+    before = {k: v.clone() for k, v in model.state_dict().items()}
+    g = torch.Generator().manual_seed(0)
+    x, y = torch.rand(20, 1, 8, 8, generator=g), torch.randint(0, 10, (20,), generator=g)
+    model.train()  # sweep evaluates with the running statistics and gives the mode back
+    ts, loss, top1 = L.sweep(model, [(x[:8], y[:8]), (x[8:], y[8:])], span=0.5, points=5, directions=2, seed=1)
+    assert model.training
+    model.eval()
+    assert ts.tolist() == [-0.5, -0.25, 0.0, 0.25, 0.5] and loss.shape == top1.shape == (2, 5)
+    with torch.no_grad():
+        logits = model(x)
+    direct = float(torch.nn.functional.cross_entropy(logits.double(), y))
+    assert loss[:, 2] == pytest.approx([direct, direct], rel=1e-12)
+    assert top1[:, 2].tolist() == [100.0 * int(logits.argmax(1).eq(y).sum()) / 20] * 2
+    assert not np.allclose(loss[0], loss[0, 2]) and not np.allclose(loss[0], loss[1])  # d moves, directions differ
+    after = model.state_dict()
+    assert all(torch.equal(before[k], after[k]) for k in before)
+
+
+def test_landscape_of_a_run_at_t_zero_matches_a_direct_evaluation(env):
+    from msda_cli.analysis.landscape import landscape
+    from msda_cli.engine.checkpoint import load_run
+    from msda_cli.robust.batching import select_indices
+    from msda_cli.store import Store
+
+    db, runs = env
+    store = Store(db, create=False)
+    res = landscape(store, runs["digits"], span=0.5, points=3, n_examples=40, batch_size=16, seed=2)
+    loaded = load_run(store, runs["digits"])
+    idx = select_indices(len(loaded.test_set), 40, 2).tolist()
+    x = torch.stack([loaded.test_set[i][0] for i in idx])
+    y = torch.tensor([int(loaded.test_set[i][1]) for i in idx])
+    with torch.no_grad():
+        logits = loaded.model(x)
+    assert res.t.tolist() == [-0.5, 0.0, 0.5] and res.n_examples == 40
+    assert res.loss[0, 1] == pytest.approx(float(torch.nn.functional.cross_entropy(logits.double(), y)), rel=1e-6)
+    assert res.top1[0, 1] == pytest.approx(100.0 * float(logits.argmax(1).eq(y).float().mean()))
+    assert query(db, "SELECT count(*) FROM metric WHERE name LIKE 'landscape%'") == [(0,)]  # the API stores nothing
+
+
+def test_cli_landscape_stores_one_row_per_direction_and_t_and_plots(msda, env, tmp_path):
+    db, runs = env
+    run = runs["digits"]
+    png = tmp_path / "l.png"
+    r = msda("analyze", "landscape", run, "--span", "1", "--points", "5", "--directions", "2",
+             "--n-examples", "64", "--seed", "1", "--format", "json", "--out", png)
+    assert r.code == 0, r.stderr
+    printed = json.loads(r.stdout)
+    assert [row["t"] for row in printed] == [-1.0, -0.5, 0.0, 0.5, 1.0]
+    stored = {}
+    for name, value, params in query(db, "SELECT name, value, params FROM metric WHERE run_id=? AND kind='analysis' "
+                                         "AND name LIKE 'landscape%' AND epoch IS NULL ORDER BY id", run):
+        p = json.loads(params)
+        assert {k: p[k] for k in ("seed", "span", "points", "n_examples")} == {"seed": 1, "span": 1.0, "points": 5,
+                                                                               "n_examples": 64}
+        stored[name, p["direction"], p["t"]] = value
+    keys = {(k, t) for k in (0, 1) for t in (-1.0, -0.5, 0.0, 0.5, 1.0)}
+    assert len(stored) == 20 and {(k, t) for _, k, t in stored} == keys
+    assert {n for n, _, _ in stored} == {"landscape_loss", "landscape_top1"}
+    for row in printed:  # the table is the mean over the two directions
+        assert row["loss"] == pytest.approx(np.mean([stored["landscape_loss", k, row["t"]] for k in (0, 1)]))
+        assert row["top1"] == pytest.approx(np.mean([stored["landscape_top1", k, row["t"]] for k in (0, 1)]))
+    # t = 0 is the trained model for both directions; a step of ‖θ‖ per filter costs loss either way
+    assert stored["landscape_loss", 0, 0.0] == stored["landscape_loss", 1, 0.0]
+    assert printed[0]["loss"] > printed[2]["loss"] < printed[4]["loss"]
+    assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+
+@pytest.mark.parametrize("args,message", [
+    (["deadbeef"], "unknown run id 'deadbeef'"),
+    (["{digits}", "--span", "0"], "--span"),
+    (["{digits}", "--span", "-1"], "--span"),
+    (["{digits}", "--points", "2"], "--points"),
+    (["{digits}", "--directions", "0"], "--directions"),
+    (["{digits}", "--n-examples", "0"], "--n-examples"),
+    (["{digits}", "--format", "yaml"], "format"),
+])
+def test_landscape_bad_input_is_one_line_exit_2_and_writes_nothing(msda, env, tmp_path, args, message):
+    db, runs = env
+    before = query(db, "SELECT count(*) FROM metric")
+    png = tmp_path / "never.png"
+    r = msda("analyze", "landscape", *[a.format(**runs) for a in args], "--out", png)
+    assert r.code == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and message in lines[0], r.stderr
+    assert query(db, "SELECT count(*) FROM metric") == before
+    assert not png.exists()
+
+
+def test_landscape_refuses_a_missing_output_directory_and_a_run_without_checkpoint(msda, env, tmp_path):
+    from msda_cli.store import Store
+
+    db, runs = env
+    before = query(db, "SELECT count(*) FROM metric")
+    r = msda("analyze", "landscape", runs["digits"], "--out", tmp_path / "nope" / "l.png")
+    assert r.code == 2 and "does not exist" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    run = Store(db).create_run(dataset="digits", arch="digits-cnn", method="vanilla", config="{}")
+    r = msda("analyze", "landscape", run.id)
+    assert r.code == 2 and "no checkpoint" in r.stderr
+    assert query(db, "SELECT count(*) FROM metric") == before
