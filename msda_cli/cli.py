@@ -488,7 +488,7 @@ def analyze_gradprod(
     import torch
 
     from msda_cli.analysis.gradprod import check_request, gradprod, plot_gradprod
-    from msda_cli.render import check_format, print_frame
+    from msda_cli.render import check_format
 
     check_format(fmt)
     check_request(n_examples, max_offset, batch_size, output, channels, reduce)
@@ -497,11 +497,18 @@ def analyze_gradprod(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     res = gradprod(store, run_id, n_examples=n_examples, max_offset=max_offset, batch_size=batch_size, seed=seed,
                    output=output, channels=channels, reduce=reduce, device=device, data_dir=data_dir)
+    _store_analysis(store, res, fmt, f"Gradient product, run {res.run_id} (f={output}, {reduce} of {res.n_examples})",
+                    plot_gradprod, out_path)
+
+
+def _store_analysis(store, res, fmt: str, title: str, plot, out_path: Optional[Path]) -> None:
+    """Store a run analysis's rows (kind analysis), print its table, and plot it when asked."""
+    from msda_cli.render import print_frame
+
     store.add_metrics(res.run_id, "analysis", res.metric_rows())
-    print_frame(_analysis_frame(res.rows(), fmt), fmt, console=out,
-                title=f"Gradient product, run {res.run_id} (f={output}, {reduce} of {res.n_examples})")
+    print_frame(_analysis_frame(res.rows(), fmt), fmt, console=out, title=title)
     if out_path is not None:
-        plot_gradprod(res, out_path)
+        plot(res, out_path)
         err.print(f"wrote {out_path}", markup=False, highlight=False)
 
 
@@ -533,7 +540,7 @@ def analyze_landscape(
     import torch
 
     from msda_cli.analysis.landscape import check_request, landscape, plot_landscape
-    from msda_cli.render import check_format, print_frame
+    from msda_cli.render import check_format
 
     check_format(fmt)
     check_request(span, points, directions, n_examples, batch_size)
@@ -542,12 +549,8 @@ def analyze_landscape(
     device = "cuda" if torch.cuda.is_available() else "cpu"
     res = landscape(store, run_id, span=span, points=points, directions=directions, seed=seed,
                     n_examples=n_examples, batch_size=batch_size, device=device, data_dir=data_dir)
-    store.add_metrics(res.run_id, "analysis", res.metric_rows())
-    print_frame(_analysis_frame(res.rows(), fmt), fmt, console=out,
-                title=f"Loss landscape, run {res.run_id} (mean of {directions} dir., n={res.n_examples})")
-    if out_path is not None:
-        plot_landscape(res, out_path)
-        err.print(f"wrote {out_path}", markup=False, highlight=False)
+    _store_analysis(store, res, fmt, f"Loss landscape, run {res.run_id} (mean of {directions} dir., n={res.n_examples})",
+                    plot_landscape, out_path)
 
 
 # ----- runs ---------------------------------------------------------------------------

@@ -32,7 +32,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, at_least
 
 NO_COEFFICIENTS = {
     "vanilla": "does not mix images",
@@ -139,8 +139,7 @@ def coefficient_mixer(method: str, hparams: dict | None = None):
 
 
 def check_geometry(size: int, max_offset: int, margin: int = 0) -> None:
-    if size < 2:
-        raise MsdaError(f"--size must be at least 2, got {size}")
+    at_least("--size", size, 2)
     if margin < 0 or size - 2 * margin < 2:
         raise MsdaError(f"--margin must satisfy 0 <= margin and size - 2*margin >= 2, got {margin} (size {size})")
     inner = size - 2 * margin
@@ -159,8 +158,7 @@ def estimate_map(method: str, lam: float, size: int = 32, draws: int = 4000, max
     """Monte-Carlo A(dy, dx) of `method` at fixed λ on size×size images (pixels `margin` or more from the border)."""
     lam = check_lam(lam)
     check_geometry(size, max_offset, margin)
-    if draws < 2:
-        raise MsdaError(f"--draws must be at least 2, got {draws}")
+    at_least("--draws", draws, 2)
     mixer, note = coefficient_mixer(method, hparams)
     distances, avg = distance_groups(max_offset)
     avg_t = torch.from_numpy(avg)

@@ -31,7 +31,7 @@ import torch
 import torch.nn.functional as F
 
 from msda_cli.analysis.coeffs import distance_groups
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, at_least
 
 OUTPUTS = ("prob", "logit", "loss")
 CHANNELS = ("norm", "sum")
@@ -108,12 +108,9 @@ def max_products(a: torch.Tensor, max_offset: int) -> torch.Tensor:
 
 
 def check_request(n_examples: int, max_offset: int, batch_size: int, output: str, channels: str, reduce: str) -> None:
-    if n_examples < 1:
-        raise MsdaError(f"--n-examples must be at least 1, got {n_examples}")
-    if max_offset < 0:
-        raise MsdaError(f"--max-offset must be at least 0, got {max_offset}")
-    if batch_size < 1:
-        raise MsdaError(f"--batch-size must be at least 1, got {batch_size}")
+    at_least("--n-examples", n_examples, 1)
+    at_least("--max-offset", max_offset, 0)
+    at_least("--batch-size", batch_size, 1)
     for name, value, choices in (("--output", output, OUTPUTS), ("--channels", channels, CHANNELS),
                                  ("--reduce", reduce, REDUCES)):
         if value not in choices:

@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, at_least
 
 FILTER_LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -69,14 +69,10 @@ class Landscape:
 def check_request(span: float, points: int, directions: int, n_examples: int, batch_size: int) -> None:
     if not 0 < span < float("inf"):  # also refuses NaN
         raise MsdaError(f"--span must be a positive number, got {span}")
-    if points < 3:
-        raise MsdaError(f"--points must be at least 3, got {points}")
-    if directions < 1:
-        raise MsdaError(f"--directions must be at least 1, got {directions}")
-    if n_examples < 1:
-        raise MsdaError(f"--n-examples must be at least 1, got {n_examples}")
-    if batch_size < 1:
-        raise MsdaError(f"--batch-size must be at least 1, got {batch_size}")
+    at_least("--points", points, 3)
+    at_least("--directions", directions, 1)
+    at_least("--n-examples", n_examples, 1)
+    at_least("--batch-size", batch_size, 1)
 
 
 def grid(span: float, points: int) -> np.ndarray:

@@ -19,7 +19,7 @@ import numpy as np
 
 from msda_cli import __version__
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
-from msda_cli.errors import MsdaError, RunFailed
+from msda_cli.errors import MsdaError, RunFailed, at_least
 from msda_cli.mixing import build_mixer
 from msda_cli.store import _LIVE_RUNS, Store, pid_alive
 from msda_cli.store.tables import utcnow
@@ -43,8 +43,7 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
     raw = read_recipe(req.recipe)
     recipe_name = raw["name"]
     if req.epochs is not None:
-        if req.epochs < 1:
-            raise MsdaError(f"--epochs must be at least 1, got {req.epochs}")
+        at_least("--epochs", req.epochs, 1)
         raw["epochs"] = req.epochs
     if req.data_dir is not None:
         if not os.path.isdir(req.data_dir):

@@ -9,7 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, at_least
 
 
 @dataclass
@@ -37,18 +37,15 @@ class RobustRequest:
             raise MsdaError(f"unknown attack {self.attack!r}; choose from: fgsm, pgd")
         if self.eps < 0 or self.eps > 255:
             raise MsdaError(f"--eps must be in [0, 255] (pixel units), got {self.eps:g}")
-        if self.steps < 1:
-            raise MsdaError(f"--steps must be at least 1, got {self.steps}")
+        at_least("--steps", self.steps, 1)
         if self.step_size <= 0:
             raise MsdaError(f"--step-size must be positive, got {self.step_size:g}")
-        if self.restarts < 1:
-            raise MsdaError(f"--restarts must be at least 1, got {self.restarts}")
+        at_least("--restarts", self.restarts, 1)
         if self.source is not None and self.attack != "pgd":
             raise MsdaError("--source crafts transfer attacks with PGD; add --attack pgd")
         if self.n_examples is not None and self.n_examples < 1:
             raise MsdaError(f"--n-examples must be at least 1, got {self.n_examples}")
-        if self.batch_size < 1:
-            raise MsdaError(f"--batch-size must be at least 1, got {self.batch_size}")
+        at_least("--batch-size", self.batch_size, 1)
         for flag, folder in (("--natural-adversarial", self.natural_adversarial), ("--corruptions", self.corruptions)):
             if folder is not None and not Path(folder).is_dir():
                 raise MsdaError(f"{flag} {folder} is not a directory")
