@@ -23,6 +23,7 @@ from msda_cli.config import apply_set, read_recipe, validate
 from msda_cli.engine import build
 from msda_cli.mixing import soft_cross_entropy
 from msda_cli.store import Store
+from timing import add_malloc_option, apply_malloc  # benchmarks/timing.py (run from the repository root)
 
 
 def bare_loop(cfg, workdir: Path) -> float:
@@ -78,7 +79,9 @@ def main() -> None:
     parser.add_argument("--epochs", type=int, default=4)
     parser.add_argument("--repeats", type=int, default=3)
     parser.add_argument("--set", action="append", default=[], help="recipe override key=value")
+    add_malloc_option(parser)
     args = parser.parse_args()
+    memory = apply_malloc(args.malloc)  # both loops run in this process, under the same settings
 
     from accelerate import Accelerator
 
@@ -86,7 +89,7 @@ def main() -> None:
     cfg = validate(raw)
     accelerator = Accelerator(cpu=not torch.cuda.is_available())
     print(f"recipe {args.recipe}: {cfg.arch} on {cfg.dataset}, method {cfg.method}, batch {cfg.batch_size}, "
-          f"{cfg.epochs} epochs, device {accelerator.device}, {torch.get_num_threads()} threads")
+          f"{cfg.epochs} epochs, device {accelerator.device}, {torch.get_num_threads()} threads; {memory}")
     bare, ours, bare_wall, ours_wall = [], [], [], []
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["MSDA_RESULTS"] = tmp

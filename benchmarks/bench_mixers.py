@@ -31,6 +31,7 @@ import torch
 
 from msda_cli.mixing import MIXERS, build_mixer, method_hparams
 from msda_cli.mixing.base import one_hot
+from timing import add_malloc_option, apply_malloc  # benchmarks/timing.py (run from the repository root)
 
 NUM_CLASSES = 100
 SHAPES = [(128, 3, 32, 32), (64, 3, 224, 224)]
@@ -96,10 +97,10 @@ def timm_mixer(kind: str, mode: str):
     return Mixup(mixup_alpha=0.0, cutmix_alpha=1.0, mode=mode, label_smoothing=0.0, num_classes=NUM_CLASSES)
 
 
-def bench_device(device: torch.device, repeats: int) -> list[str]:
+def bench_device(device: torch.device, repeats: int, shapes) -> list[str]:
     failures = []
     np.random.seed(0)
-    for shape in SHAPES:
+    for shape in shapes:
         B = shape[0]
         g = torch.Generator().manual_seed(0)
         x = torch.rand(shape, generator=g).to(device)
@@ -171,8 +172,12 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="all", choices=["cpu", "cuda", "all"],
                         help="all: the CPU, and CUDA when available")
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 = stable timings)")
+    parser.add_argument("--shapes", default="all", choices=["all", "32", "224"], help="which batch shapes to time")
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
+    shapes = [s for s in SHAPES if args.shapes in ("all", str(s[-1]))]
     torch.set_num_threads(args.threads)
+    print(f"{args.threads} CPU thread(s); {apply_malloc(args.malloc)}; timm's mixers and ours share the process")
     devices = []
     if args.device in ("cpu", "all"):
         devices.append(torch.device("cpu"))
@@ -183,7 +188,7 @@ def main(argv=None) -> int:
         return 2
     failures = []
     for device in devices:
-        failures += bench_device(device, args.repeats)
+        failures += bench_device(device, args.repeats, shapes)
     print("\nall targets met" if not failures else "\ntargets missed: " + "; ".join(failures))
     return 0
 

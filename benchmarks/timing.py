@@ -20,3 +20,18 @@ def timed(fn, device):
     out = fn()
     sync(device)
     return time.perf_counter() - t, time.process_time() - c, out
+
+
+def add_malloc_option(parser) -> None:
+    parser.add_argument("--malloc", default="msda", choices=["msda", "default"],
+                        help="host allocator settings: msda's (as the CLI runs; see msda_cli/hostmem.py) "
+                             "or the process default")
+
+
+def apply_malloc(choice: str) -> str:
+    """Apply msda's allocator settings unless `default` was chosen; the line to print in the header."""
+    from msda_cli import hostmem
+
+    if choice == "msda":
+        hostmem.keep_freed_memory()
+    return hostmem.describe()

@@ -714,6 +714,9 @@ def _print_yaml(text: str) -> None:
 
 # ----- entry point -----------------------------------------------------------------------
 def main(argv: list[str] | None = None) -> None:
+    from msda_cli.hostmem import keep_freed_memory
+
+    keep_freed_memory()  # CPU steps stop paying page faults for every fresh batch-sized tensor
     try:
         app(args=argv, prog_name="msda")
     except MsdaError as e:
