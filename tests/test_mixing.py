@@ -124,6 +124,42 @@ def test_resizemix_pastes_a_shrunk_partner_and_labels_its_area(mode):
     assert torch.allclose(patch, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("W", [32, 160])
+def test_paste_boxes_equals_pasting_one_box_after_another(W):
+    """Both ways of pasting (clone + slice, gather + lerp for a large first box) give the same batch."""
+    from msda_cli.mixing.masks import paste_boxes
+
+    H = 24
+    x = torch.rand(5, 3, H, W, generator=gen(6))
+    perms = [torch.randperm(5, generator=gen(k)) for k in range(3)]
+    boxes = {"small first": [(2, 6, 3, 9), (0, 24, 0, W), (5, 9, 1, 4)],
+             "large first": [(0, 22, 1, W - 1), (4, 12, 5, 19), (0, 0, 3, 5)],
+             "empty first": [(3, 3, 0, W), (1, 20, 2, W - 3)]}
+    for name, chain in boxes.items():
+        expected = x.clone()
+        for perm, (y0, y1, x0, x1) in zip(perms, chain):
+            expected[:, :, y0:y1, x0:x1] = x[perm][:, :, y0:y1, x0:x1]
+        got = paste_boxes(x, list(zip(perms, chain)))
+        assert torch.equal(got, expected), name
+    assert torch.equal(paste_boxes(x, []), x) and paste_boxes(x, []) is not x
+
+
+@pytest.mark.parametrize("h, w", [(13, 7), (1, 1), (20, 29), (31, 30), (32, 30)])
+@pytest.mark.parametrize("layout", ["contiguous", "channels_last"])
+def test_resizemix_shrink_equals_bilinear_interpolation(h, w, layout):
+    from msda_cli.mixing.cutmix import shrink_bilinear
+
+    x = torch.rand(3, 2, 32, 30, generator=gen(5))
+    if layout == "channels_last":
+        x = x.contiguous(memory_format=torch.channels_last)
+    expected = torch.nn.functional.interpolate(x, size=(h, w), mode="bilinear", align_corners=False)
+    got = shrink_bilinear(x, h, w)
+    assert got.shape == expected.shape
+    assert torch.allclose(got, expected, atol=1e-6, rtol=0)
+    if (h, w) == (32, 30):  # no resize: the images themselves
+        assert torch.equal(got, x)
+
+
 @pytest.mark.parametrize("mode", ["batch", "sample"])
 def test_cutout_zeroes_a_box_and_keeps_the_label(mode):
     x, y = batch(5, 16, 16)
@@ -608,6 +644,8 @@ def test_device_branches_give_the_cpu_result(name, monkeypatch):
             device = build_mixer(name, **kwargs)(x, y, C, generator=gen(3))
         assert torch.equal(host.x, device.x) and torch.equal(host.y, device.y), (name, mode)
         assert torch.equal(host.lam, device.lam), (name, mode)
+        if host.sources is not None:  # K-image cut methods: the same source map and shares
+            assert torch.equal(host.sources, device.sources) and torch.equal(host.shares, device.shares), (name, mode)
 
 
 def test_mixupe_erm_ablation_adds_the_term_to_plain_cross_entropy():

@@ -227,10 +227,16 @@ class SaliencyDCutMix(_KImageCut):
         sides_flat = sides_dev.reshape(n * km1, 2)
         bounds = centred_bounds(centres[:, 0], centres[:, 1], sides_flat[:, 0], sides_flat[:, 1], H, W)
         bounds = bounds.view(n, km1, 4)
-        inside = box_weights(bounds, H, W, x.dtype, 1.0)  # [n, K−1, H, W]
-        # later patches cover earlier ones: a pixel's source is the last patch holding it
-        rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
-        owner = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8)
+        if n == 1 and masks.on_host(x):  # one small map: painted by slices, counted by bincount
+            own = np.zeros((H, W), dtype=np.uint8)
+            for k, (y0, y1, x0, x1) in enumerate(bounds[0].tolist(), start=1):
+                own[y0:y1, x0:x1] = k  # later patches cover earlier ones
+            shares = torch.from_numpy(np.bincount(own.ravel(), minlength=self.k)[None] / (H * W))
+            owner = lambda: torch.from_numpy(own).view(1, 1, H, W)  # noqa: E731
+        else:  # a pixel's source is the last patch holding it
+            inside = box_weights(bounds, H, W, x.dtype, 1.0)  # [n, K−1, H, W]
+            rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
+            owner, shares = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8), None
         if n == 1 and masks.on_host(x):  # the corners are readable: paste the clipped boxes
             x_mix = paste_boxes(x, [(index[k], bounds[0, k - 1]) for k in range(1, self.k)])
         elif n == 1:  # no host sync: windows of known size at device-computed corners
@@ -242,7 +248,7 @@ class SaliencyDCutMix(_KImageCut):
                 paste_batch_window(x_mix, x, index[k], y0, x0, int(h), int(w))
         else:
             x_mix = paste_sample_boxes(x, index, inside)
-        return self._finish(x, y, num_classes, index, owner, x_mix)
+        return self._finish(x, y, num_classes, index, owner, x_mix, shares)
 
 
 def paste_sample_boxes(x: torch.Tensor, index: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:

@@ -12,6 +12,8 @@ import math
 import torch
 import torch.nn.functional as F
 
+from msda_cli.mixing import masks
+
 WORK_SIZE = 64
 
 
@@ -23,7 +25,7 @@ def _blur_matrix(n: int, taps: torch.Tensor, device) -> torch.Tensor:
 
     Built once per (n, taps, device) and cached: it depends on nothing else.
     """
-    key = (n, tuple(taps.tolist()), torch.device(device))
+    key = (n, id(taps), device)  # the taps are module-level constants, alive as long as the cache
     mat = _MATRICES.get(key)
     if mat is None:
         r = taps.numel() // 2
@@ -93,8 +95,12 @@ def salient_centres(x: torch.Tensor) -> torch.Tensor:
     sal = saliency_map(x)
     B, h, w = sal.shape
     flat = sal.flatten(1).argmax(dim=1)
-    r, c = flat // w, flat % w
     H, W = x.shape[-2:]
+    if masks.on_host(flat):  # a few integers: Python arithmetic, the same float64 operations
+        cells = [divmod(i, w) for i in flat.tolist()]
+        return torch.tensor([[min(int((r + 0.5) * (H / h)), H - 1), min(int((c + 0.5) * (W / w)), W - 1)]
+                             for r, c in cells], dtype=torch.long).view(B, 2)
+    r, c = flat // w, flat % w
     # centre of the work-grid cell, mapped back to full resolution
     r = ((r.double() + 0.5) * (H / h)).long().clamp(0, H - 1)
     c = ((c.double() + 0.5) * (W / w)).long().clamp(0, W - 1)
