@@ -385,6 +385,27 @@ def blob_images(spots, H, W, seed=0):
     return x.expand(-1, 3, -1, -1).contiguous()
 
 
+@pytest.mark.parametrize("size", [(32, 32), (20, 27)])
+def test_saliency_map_is_the_spectral_residual(size):
+    """The map against the formula written literally with complex ops: log amplitude, its 3×3
+    mean (replicate borders), the residual, exp(R + i·phase), inverse FFT, |·|², Gaussian blur."""
+    from msda_cli.mixing.saliency import WORK_SIZE, _gaussian_taps, saliency_map
+
+    x = torch.rand(3, 3, *size, generator=gen(7))
+    spec = torch.fft.fft2(x.mean(dim=1))
+    log_amp = torch.log(spec.abs())
+    padded = torch.nn.functional.pad(log_amp[:, None], (1, 1, 1, 1), mode="replicate")
+    residual = log_amp - torch.nn.functional.avg_pool2d(padded, 3, stride=1)[:, 0]
+    sal = torch.fft.ifft2(torch.exp(residual + 1j * torch.angle(spec))).abs() ** 2
+    taps = _gaussian_taps(max(1.0, 2.5 * size[1] / WORK_SIZE))
+    r = taps.numel() // 2
+    blurred = torch.nn.functional.pad(sal[:, None], (r, r, r, r), mode="replicate")
+    kernel = (taps[:, None] * taps[None, :])[None, None]
+    expected = torch.nn.functional.conv2d(blurred, kernel)[:, 0]
+    got = saliency_map(x)
+    assert torch.allclose(got, expected, rtol=1e-4, atol=1e-6 * expected.abs().max().item())
+
+
 def test_salient_centre_finds_the_object():
     from msda_cli.mixing.saliency import salient_centres
 

@@ -28,6 +28,7 @@ from msda_cli.mixing.masks import (
     box_weights,
     cached_arange,
     centred_bounds,
+    clipped_box,
     gather_like,
     inside_box,
     lerp_from_partner,
@@ -216,6 +217,8 @@ class SaliencyDCutMix(_KImageCut):
         sides = params["sides"]  # [n, K−1, 2] CPU
         index = to_device(params["index"], x.device)
         n = sides.shape[0]
+        if n == 1 and masks.on_host(x):
+            return self._batch_on_host(x, y, num_classes, index, sides)
         sides_dev = to_device(sides, x.device)
         km1 = self.k - 1
         if n == 1:
@@ -226,20 +229,11 @@ class SaliencyDCutMix(_KImageCut):
         centres = centres.reshape(n * km1, 2)
         sides_flat = sides_dev.reshape(n * km1, 2)
         bounds = centred_bounds(centres[:, 0], centres[:, 1], sides_flat[:, 0], sides_flat[:, 1], H, W)
-        bounds = bounds.view(n, km1, 4)
-        if n == 1 and masks.on_host(x):  # one small map: painted by slices, counted by bincount
-            own = np.zeros((H, W), dtype=np.uint8)
-            for k, (y0, y1, x0, x1) in enumerate(bounds[0].tolist(), start=1):
-                own[y0:y1, x0:x1] = k  # later patches cover earlier ones
-            shares = torch.from_numpy(np.bincount(own.ravel(), minlength=self.k)[None] / (H * W))
-            owner = lambda: torch.from_numpy(own).view(1, 1, H, W)  # noqa: E731
-        else:  # a pixel's source is the last patch holding it
-            inside = box_weights(bounds, H, W, x.dtype, 1.0)  # [n, K−1, H, W]
-            rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
-            owner, shares = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8), None
-        if n == 1 and masks.on_host(x):  # the corners are readable: paste the clipped boxes
-            x_mix = paste_boxes(x, [(index[k], bounds[0, k - 1]) for k in range(1, self.k)])
-        elif n == 1:  # no host sync: windows of known size at device-computed corners
+        inside = box_weights(bounds.view(n, km1, 4), H, W, x.dtype, 1.0)  # [n, K−1, H, W]
+        # a pixel's source is the last patch holding it
+        rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
+        owner = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8)
+        if n == 1:  # no host sync: windows of known size at device-computed corners
             x_mix = x.clone()
             for k in range(1, self.k):
                 h, w = sides[0, k - 1]
@@ -248,6 +242,22 @@ class SaliencyDCutMix(_KImageCut):
                 paste_batch_window(x_mix, x, index[k], y0, x0, int(h), int(w))
         else:
             x_mix = paste_sample_boxes(x, index, inside)
+        return self._finish(x, y, num_classes, index, owner, x_mix)
+
+    def _batch_on_host(self, x, y, num_classes, index, sides) -> MixOutput:
+        """Batch mode on the CPU: the K−1 boxes are a few Python ints, and the source map is painted
+        by slices and counted by bincount (no tensor ops on per-pixel masks)."""
+        from msda_cli.mixing.saliency import salient_centres
+
+        H, W = x.shape[-2:]
+        centres = salient_centres(gather_like(x, index[1:, 0])).tolist()
+        boxes = [clipped_box(cy, cx, h, w, H, W) for (cy, cx), (h, w) in zip(centres, sides[0].tolist())]
+        own = np.zeros((H, W), dtype=np.uint8)
+        for k, (y0, y1, x0, x1) in enumerate(boxes, start=1):
+            own[y0:y1, x0:x1] = k  # later patches cover earlier ones
+        shares = torch.from_numpy(np.bincount(own.ravel(), minlength=self.k)[None] / (H * W))
+        x_mix = paste_boxes(x, list(zip(index[1:], boxes)))
+        owner = lambda: torch.from_numpy(own).view(1, 1, H, W)  # noqa: E731
         return self._finish(x, y, num_classes, index, owner, x_mix, shares)
 
 

@@ -48,6 +48,12 @@ def centred_bounds(cy, cx, cut_h, cut_w, H: int, W: int) -> torch.Tensor:
     return torch.stack([y0, y1, x0, x1], dim=1)
 
 
+def clipped_box(cy: int, cx: int, cut_h: int, cut_w: int, H: int, W: int) -> tuple[int, int, int, int]:
+    """`centred_bounds` for one box in Python ints (a handful of boxes on the CPU)."""
+    return (min(max(cy - cut_h // 2, 0), H), min(max(cy + (cut_h + 1) // 2, 0), H),
+            min(max(cx - cut_w // 2, 0), W), min(max(cx + (cut_w + 1) // 2, 0), W))
+
+
 def box_area(bounds: torch.Tensor) -> torch.Tensor:
     return (bounds[:, 1] - bounds[:, 0]) * (bounds[:, 3] - bounds[:, 2])
 

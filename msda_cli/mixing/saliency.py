@@ -71,8 +71,8 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
     """Spectral-residual saliency [B, h, w] of images x [B, C, H, W] (h, w ≤ WORK_SIZE).
 
     F = fft2(gray); residual R = log|F| − box3(log|F|); S = |ifft2(exp(R + i·arg F))|², blurred.
-    exp(R + i·arg F) is computed as F · exp(R)/|F| (no complex exp or angle); the real factor
-    scales the (re, im) pairs in place, which is what the complex product by a real does.
+    exp(R + i·arg F) = F · exp(R)/|F| = F · exp(−box3(log|F|)): no complex exp, angle or abs, and
+    the real factor scales the (re, im) pairs in place (what a complex product by a real does).
     """
     gray = x.float().mean(dim=1)
     H, W = gray.shape[-2:]
@@ -81,10 +81,8 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
         size = (max(1, round(H * scale)), max(1, round(W * scale)))
         gray = F.interpolate(gray.unsqueeze(1), size=size, mode="area").squeeze(1)
     spec = torch.fft.fft2(gray)
-    power = _power(spec).add_(1e-16)
-    log_amp = torch.log(power).mul_(0.5)
-    residual = log_amp.sub_(_separable(log_amp, _BOX3))
-    factor = residual.exp_().mul_(power.rsqrt_())
+    log_power = _power(spec).add_(1e-16).log_()  # 2·log|F|
+    factor = _separable(log_power, _BOX3).mul_(-0.5).exp_()  # box3 is linear: −box3(log|F|)
     torch.view_as_real(spec).mul_(factor.unsqueeze(-1))
     sal = _power(torch.fft.ifft2(spec))
     return _separable(sal, _gaussian_taps(max(1.0, 2.5 * gray.shape[-1] / WORK_SIZE)))
