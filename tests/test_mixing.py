@@ -124,6 +124,28 @@ def test_resizemix_pastes_a_shrunk_partner_and_labels_its_area(mode):
     assert torch.allclose(patch, expected, atol=1e-5)
 
 
+@pytest.mark.parametrize("on_host", [True, False])
+def test_fmix_mask_holds_the_top_count_pixels_exactly_even_with_ties(on_host, monkeypatch):
+    """Top `count` pixels, ties at the threshold filled in raster order, for count 0 … H·W."""
+    from msda_cli.mixing import masks
+    from msda_cli.mixing.fmix import top_fraction_mask
+
+    monkeypatch.setattr(masks, "on_host", lambda t: on_host)
+    g = gen(8)
+    images = torch.cat([torch.randint(0, 4, (5, 5, 6), generator=g).float(),  # many ties
+                        torch.randn(4, 5, 6, generator=g)])
+    count = torch.tensor([0, 1, 7, 30, 13, 0, 1, 29, 15])
+    for rows in (slice(None), slice(5, None)):  # with ties, and without (the CPU's shortcut)
+        got = top_fraction_mask(images[rows], count[rows])
+        assert got.shape == (len(count[rows]), 1, 5, 6) and got.dtype == torch.bool
+        for img, c, m in zip(images[rows], count[rows].tolist(), got):
+            values = img.flatten().tolist()
+            chosen = sorted(range(30), key=lambda i: (-values[i], i))[:c]
+            expected = torch.zeros(30, dtype=torch.bool)
+            expected[chosen] = True
+            assert torch.equal(m.flatten(), expected)
+
+
 @pytest.mark.parametrize("W", [32, 160])
 def test_paste_boxes_equals_pasting_one_box_after_another(W):
     """Both ways of pasting (clone + slice, gather + lerp for a large first box) give the same batch."""
