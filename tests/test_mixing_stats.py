@@ -68,6 +68,16 @@ def test_dirichlet_moments():
     assert stats.kstest(x[:, 0].numpy(), stats.beta(0.2, a0 - 0.2).cdf).pvalue > 1e-3
 
 
+@pytest.mark.parametrize("n", [20000, 3])
+def test_flat_dirichlet_has_beta_marginals(n):
+    """Dir(1, 1, 1) (Gamma(1) = Exp(1) draws): uniform on the simplex, marginals Beta(1, 2)."""
+    x = torch.cat([S.dirichlet([1.0, 1.0, 1.0], n, gen(s)) for s in range(20000 // n)])
+    assert torch.allclose(x.sum(1), torch.ones(len(x), dtype=torch.float64))
+    for k in range(3):
+        assert stats.kstest(x[:, k].numpy(), stats.beta(1.0, 2.0).cdf).pvalue > 1e-3
+    assert torch.allclose(torch.corrcoef(x[:, :2].T)[0, 1].float(), torch.tensor(-0.5), atol=0.03)
+
+
 def test_samplers_follow_the_generator():
     assert torch.equal(S.beta(0.4, 0.4, 7, gen(5)), S.beta(0.4, 0.4, 7, gen(5)))
     assert torch.equal(S.dirichlet([1.0, 2.0], 40, gen(5)), S.dirichlet([1.0, 2.0], 40, gen(5)))

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import math
 
+import numpy as np
 import torch
 import torch.nn.functional as F
 
@@ -71,8 +72,7 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
     """Spectral-residual saliency [B, h, w] of images x [B, C, H, W] (h, w ≤ WORK_SIZE).
 
     F = fft2(gray); residual R = log|F| − box3(log|F|); S = |ifft2(exp(R + i·arg F))|², blurred.
-    exp(R + i·arg F) = F · exp(R)/|F| = F · exp(−box3(log|F|)): no complex exp, angle or abs, and
-    the real factor scales the (re, im) pairs in place (what a complex product by a real does).
+    exp(R + i·arg F) = F · exp(R)/|F| = F · exp(−box3(log|F|)): no complex exp, angle or abs.
     """
     gray = x.float().mean(dim=1)
     H, W = gray.shape[-2:]
@@ -83,7 +83,7 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
     spec = torch.fft.fft2(gray)
     log_power = _power(spec).add_(1e-16).log_()  # 2·log|F|
     factor = _separable(log_power, _BOX3).mul_(-0.5).exp_()  # box3 is linear: −box3(log|F|)
-    torch.view_as_real(spec).mul_(factor.unsqueeze(-1))
+    spec.mul_(factor)  # complex × real: each of (re, im) times the factor, exactly
     sal = _power(torch.fft.ifft2(spec))
     return _separable(sal, _gaussian_taps(max(1.0, 2.5 * gray.shape[-1] / WORK_SIZE)))
 
@@ -92,12 +92,13 @@ def salient_centres(x: torch.Tensor) -> torch.Tensor:
     """[B, 2] long (row, col) in x's pixel grid of each image's most salient point (on x.device)."""
     sal = saliency_map(x)
     B, h, w = sal.shape
-    flat = sal.flatten(1).argmax(dim=1)
     H, W = x.shape[-2:]
-    if masks.on_host(flat):  # a few integers: Python arithmetic, the same float64 operations
-        cells = [divmod(i, w) for i in flat.tolist()]
-        return torch.tensor([[min(int((r + 0.5) * (H / h)), H - 1), min(int((c + 0.5) * (W / w)), W - 1)]
-                             for r, c in cells], dtype=torch.long).view(B, 2)
+    if masks.on_host(sal):  # NumPy's argmax is vectorized (torch's CPU one is not); first maximum in both
+        r, c = np.divmod(np.argmax(sal.reshape(B, h * w).numpy(), axis=1), w)
+        r = np.minimum(((r + 0.5) * (H / h)).astype(np.int64), H - 1)  # the float64 steps below
+        c = np.minimum(((c + 0.5) * (W / w)).astype(np.int64), W - 1)
+        return torch.from_numpy(np.stack([r, c], axis=1))
+    flat = sal.flatten(1).argmax(dim=1)
     r, c = flat // w, flat % w
     # centre of the work-grid cell, mapped back to full resolution
     r = ((r.double() + 0.5) * (H / h)).long().clamp(0, H - 1)

@@ -5,7 +5,8 @@
 which makes every mixer reproducible from one CPU generator.
 
 Gamma(a) uses Marsaglia & Tsang's squeeze-rejection method (ACM TOMS 2000) with the
-boost Gamma(a) = Gamma(a + 1) · U^(1/a) for a < 1. Everything is computed in log space
+boost Gamma(a) = Gamma(a + 1) · U^(1/a) for a < 1; Gamma(1) is drawn as −log(1 − U)
+(Exp(1)), which makes the default Beta(1, 1) and Dir(1, …, 1) draws several times cheaper. Everything is computed in log space
 (float64), so Beta(0.05, 0.05) or Dir(0.01·1) never produce 0/0: beta and Dirichlet are
 a sigmoid / softmax of log-gamma differences.
 """
@@ -27,6 +28,9 @@ def log_gamma(shape: torch.Tensor, generator: torch.Generator | None = None) -> 
     """log of independent Gamma(shape_i, 1) draws (float64, same shape as `shape`)."""
     shape = torch.as_tensor(shape, dtype=torch.float64)
     a = shape.flatten()
+    if bool((a == 1.0).all()):  # Gamma(1) is Exp(1) = −log(1 − U): one uniform per draw, no rejection
+        u = torch.rand(a.numel(), generator=generator, dtype=torch.float64)
+        return torch.log(-torch.log1p(-u)).view(shape.shape)
     if a.numel() <= _SMALL:
         alphas = a.tolist()
         if not all(v > 0 for v in alphas):  # also rejects NaN
