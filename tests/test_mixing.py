@@ -256,7 +256,7 @@ BAD = [
     ("mixup", {"alpha": 0}), ("mixup", {"alpha": -1}), ("cutmix", {"alpha": "x"}),
     ("hmix", {"r": 1.5}), ("hmix", {"r": -0.1}), ("hmix", {"gamma": 0}), ("gmix", {"alpha": 0}),
     ("dcutmix", {"k": 1}), ("dcutmix", {"k": 2.5}), ("dcutmix", {"prob": 1.2}), ("dmixup", {"k": True}),
-    ("saliency-dcutmix", {"prob": -0.5}), ("mixup-cutmix", {"q": 2}), ("mixup-cutmix", {"cutmix_alpha": 0}),
+    ("saliency-dcutmix", {"prob": -0.5}), ("mixup-cutmix", {"q": 2}), ("manifold-mixup", {"layers": -1}), ("manifold-mixup", {"layers": 1.5}), ("mixup-cutmix", {"cutmix_alpha": 0}),
     ("mixupe", {"variant": "v3"}), ("mixupe", {"eta": -1}), ("cutmix", {"mask_mode": "pixel"}),
     ("vanilla", {"smoothing": 1.0}), ("mixup", {"smoothing": -0.1}), ("cutout", {"size": 2}),
     ("resizemix", {"scale_min": 0.9, "scale_max": 0.5}), ("mixup", {"beta": 1.0}), ("vanilla", {"alpha": 1}),
@@ -591,6 +591,52 @@ def test_manifold_mixup_mixes_the_chosen_layer():
         assert torch.allclose(out.logits, logits, atol=1e-5)
     assert seen == {0, 1, 2}
     assert not net.a._forward_hooks and not net.b._forward_hooks  # hooks removed
+
+
+class FourLayer(nn.Module):
+    """Four hidden layers; records which one had a forward hook when it ran."""
+
+    def __init__(self):
+        super().__init__()
+        self.hidden = nn.ModuleList(nn.Linear(3 * 4 * 4 if i == 0 else 8, 8) for i in range(4))
+        self.head = nn.Linear(8, C)
+
+    def forward(self, x):
+        h = x.flatten(1)
+        for layer in self.hidden:
+            h = torch.relu(layer(h))
+        return self.head(h)
+
+    def manifold_layers(self):
+        return list(self.hidden)
+
+
+@pytest.mark.parametrize("layers, eligible", [(2, {0, 1, 2}), (4, {0, 1, 2, 3, 4}), (9, {0, 1, 2, 3, 4}), (0, {0})])
+def test_manifold_mixup_chooses_the_input_or_one_of_the_first_layers(layers, eligible):
+    """k uniform on {0, …, layers}: the input (0) or the k-th hidden layer (the authors: {0, 1, 2})."""
+    net = FourLayer()
+    mixed = []  # per forward: the hidden layer carrying the mixer's hook when it ran (1-based)
+    for i, m in enumerate(net.hidden, start=1):
+        m.register_forward_pre_hook(lambda mod, inp, i=i: mixed.append(i) if mod._forward_hooks else None)
+    x, y = batch(4, 4, 4)
+    mixer = build("manifold-mixup", layers=layers)
+    counts = dict.fromkeys(range(5), 0)
+    for seed in range(300):
+        mixed.clear()
+        mixer.loss(net, x, y, C, generator=gen(seed))
+        assert len(mixed) <= 1
+        counts[mixed[0] if mixed else 0] += 1
+    assert {k for k, v in counts.items() if v} == eligible
+    for k in eligible:  # uniform: each about 300 / |eligible|
+        assert abs(counts[k] - 300 / len(eligible)) < 5 * (300 / len(eligible)) ** 0.5
+
+
+def test_manifold_layers_of_residual_nets_are_their_stages():
+    from msda_cli.models import build_model
+
+    for name in ["preactresnet18", "resnet56", "wrn28-2"]:
+        net = build_model(name, num_classes=10)
+        assert net.manifold_layers() == list(net.stages()), name
 
 
 # ---- agreement with timm -------------------------------------------------------------------

@@ -10,7 +10,7 @@ mask method `mask_mode` (`batch`: one mask per batch, the authors' code | `sampl
   hmix            alpha=1.0, r=0.5, gamma=None     r fixed, or r ~ Beta(γ, γ) when gamma is set
   gmix            alpha=0.5
   mixupe          alpha=1.0, eta=0.001, variant=paper|code   (needs the model: `loss`)
-  manifold-mixup  alpha=2.0                        (needs the model: `loss`)
+  manifold-mixup  alpha=2.0, layers=2              mixes the input or a stage's output (needs the model)
   dmixup          k=3, alpha=1.0                   also tabular; φ per sample
   dcutmix         k=3, alpha=1.0, prob=1.0
   saliency-dcutmix k=3, alpha=1.0, prob=1.0

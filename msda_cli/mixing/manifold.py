@@ -1,9 +1,11 @@
 """Manifold Mixup (Verma et al., 2019): mix hidden states of a randomly chosen layer.
 
-The layer is chosen uniformly among the input and the modules of `model.manifold_layers()`
-(a model without them mixes inputs only, i.e. plain Mixup). A forward hook replaces the chosen
-module's output h by λ·h + (1−λ)·h[π]; the loss is soft cross-entropy on the mixed labels.
-Works for image and tabular models. `mix()` alone (no model) mixes inputs: the preview shows that.
+The layer k is chosen uniformly from {0, 1, …, `layers`}: 0 is the input, k ≥ 1 the output of
+the k-th module of `model.manifold_layers()` (the residual stages, an MLP's hidden layers). The
+default `layers: 2` is the authors' k ∈ {0, 1, 2}: the input, after the first and after the
+second stage. A model with fewer such modules offers what it has (none: plain Mixup). A forward
+hook replaces the chosen module's output h by λ·h + (1−λ)·h[π]; the loss is soft cross-entropy
+on the mixed labels. `mix()` alone (no model) mixes inputs: the preview shows that.
 """
 
 from __future__ import annotations
@@ -12,7 +14,7 @@ import torch
 
 from msda_cli.errors import MsdaError
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import LossOutput, label_mix, soft_cross_entropy, to_device
+from msda_cli.mixing.base import LossOutput, check_int, label_mix, soft_cross_entropy, to_device
 from msda_cli.mixing.mixup import Mixup
 
 
@@ -31,14 +33,16 @@ def manifold_layers(model) -> list:
 
 @register_mixer("manifold-mixup")
 class ManifoldMixup(Mixup):
-    """Manifold Mixup: `alpha` (Beta(α, α); the authors use 2.0 on CIFAR)."""
+    """Manifold Mixup: `alpha` (Beta(α, α); the authors use 2.0 on CIFAR), `layers` (how many
+    hidden layers besides the input may be mixed; 2 as the authors)."""
 
-    def __init__(self, alpha: float = 2.0, mask_mode: str = "batch", smoothing: float = 0.0):
+    def __init__(self, alpha: float = 2.0, layers: int = 2, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(alpha, mask_mode, smoothing)
+        self.layers = check_int("layers", layers, 0)
 
     def loss(self, model, x, y, num_classes: int, generator: torch.Generator | None = None) -> LossOutput:
         self.check_input(x)
-        layers = manifold_layers(model)
+        layers = manifold_layers(model)[:self.layers]
         params = self.draw(tuple(x.shape), generator=generator)
         choice = int(torch.randint(0, len(layers) + 1, (1,), generator=generator))
         if choice == 0:

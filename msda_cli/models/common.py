@@ -50,7 +50,7 @@ def conv1x1(cin: int, cout: int, stride: int = 1) -> nn.Conv2d:
 
 class StagedNet(nn.Module):
     """stem → stages → (final BN-ReLU of the pre-activation nets, when `self.bn` is set) → global
-    average pool → `fc`. Manifold mixup may mix after the stem and after each stage.
+    average pool → `fc`. Manifold mixup may mix after each stage.
 
     Subclasses build `stem`, their stages, `pool`, `fc` (and `bn`) and list the stages in `stages()`.
     """
@@ -68,4 +68,5 @@ class StagedNet(nn.Module):
         return self.fc(self.pool(x).flatten(1))
 
     def manifold_layers(self) -> list[nn.Module]:
-        return [self.stem, *self.stages()]
+        """The residual stages, in forward order: Manifold Mixup mixes their outputs."""
+        return list(self.stages())

@@ -9,7 +9,7 @@ shortcut is a 1x1 conv on the pre-activated input. Global pooling is adaptive, s
 network runs at 32 px (CIFAR, 4x4 final map) and 64 px (Tiny-ImageNet, 8x8). Option
 `stem_stride=2` halves the resolution in the stem, as some Tiny-ImageNet setups do.
 
-`manifold_layers()`: [stem, stage1, stage2, stage3, stage4].
+`manifold_layers()`: [stage1, stage2, stage3, stage4].
 """
 
 from __future__ import annotations

@@ -17,7 +17,7 @@ basic = BN-conv3x3-BN-ReLU-conv3x3-BN, bottleneck = BN-conv1x1-BN-ReLU-conv3x3-B
 Shortcuts have no parameters: 2x2 average pooling when the stride is 2, then zero-padding of
 the extra channels. Final BN-ReLU, global average pooling, linear head.
 
-`manifold_layers()`: [stem, stage1, stage2, stage3].
+`manifold_layers()`: [stage1, stage2, stage3].
 """
 
 from __future__ import annotations

@@ -7,7 +7,7 @@ at a stage change a stride-2 subsample padded with zero channels (no parameters)
 the paper's 0.85 M parameters for ResNet-56; option B (1x1 conv + BN projection) via
 `shortcut="B"`.
 
-`manifold_layers()`: [stem, stage1, stage2, stage3].
+`manifold_layers()`: [stage1, stage2, stage3].
 """
 
 from __future__ import annotations

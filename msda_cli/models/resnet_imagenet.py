@@ -5,7 +5,7 @@ with 1000 classes), initialized as torchvision does (Kaiming-normal fan_out conv
 input channels. Option `zero_init_residual` (default False) zeroes the last BN of each block
 (Goyal et al., 2017), as torchvision offers.
 
-`manifold_layers()`: [stem (its last module, the max-pool), layer1, layer2, layer3, layer4].
+`manifold_layers()`: [layer1, layer2, layer3, layer4].
 """
 
 from __future__ import annotations
@@ -27,7 +27,7 @@ class ResNet50(ResNet):
             nn.init.kaiming_normal_(self.conv1.weight, mode="fan_out", nonlinearity="relu")
 
     def manifold_layers(self) -> list[nn.Module]:
-        return [self.maxpool, self.layer1, self.layer2, self.layer3, self.layer4]
+        return [self.layer1, self.layer2, self.layer3, self.layer4]
 
 
 @register_model("resnet50")

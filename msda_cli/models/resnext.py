@@ -9,7 +9,7 @@ the 3x3 conv at the start of stages 2 and 3. Blocks are post-activation,
 conv1x1-BN-ReLU-gconv3x3-BN-ReLU-conv1x1-BN, + shortcut, ReLU; the shortcut is a 1x1 conv +
 BN projection where the shape changes. Global average pooling, linear head.
 
-`manifold_layers()`: [stem, stage1, stage2, stage3].
+`manifold_layers()`: [stage1, stage2, stage3].
 """
 
 from __future__ import annotations

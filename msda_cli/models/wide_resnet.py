@@ -7,7 +7,7 @@ the width or stride changes, the shortcut is a 1x1 conv applied to the block's p
 input, as in the authors' code. Option `dropout` is the drop rate between the two convs
 (paper: 0.3 for their dropout results; default 0).
 
-`manifold_layers()`: [stem, group1, group2, group3].
+`manifold_layers()`: [group1, group2, group3].
 """
 
 from __future__ import annotations
