@@ -124,6 +124,14 @@ def test_resizemix_pastes_a_shrunk_partner_and_labels_its_area(mode):
     assert torch.allclose(patch, expected, atol=1e-5)
 
 
+def test_fmix_keeps_lambda_pixels_rounded_up_or_down_at_random():
+    x, y = batch(40, 7, 9)  # 63 pixels: λ·63 is never an integer for λ = 0.3
+    out = build("fmix", "sample")(x, y, C, generator=gen(3), lam=0.3)
+    kept = out.mask.flatten(1).sum(1)
+    assert set(kept.tolist()) == {18.0, 19.0}  # ⌊18.9⌋ and ⌈18.9⌉, both drawn
+    assert torch.equal(out.lam, (kept / 63).float())
+
+
 @pytest.mark.parametrize("on_host", [True, False])
 def test_fmix_mask_holds_the_top_count_pixels_exactly_even_with_ties(on_host, monkeypatch):
     """Top `count` pixels, ties at the threshold filled in raster order, for count 0 … H·W."""

@@ -1,9 +1,10 @@
 """FMix (Harris et al., 2020): a binary mask from thresholded low-frequency noise.
 
 A random complex spectrum scaled by 1 / f^δ (`decay_power`) is inverted to a smooth grey
-image; its top round(λ·H·W) pixels (λ ~ Beta(α, α)) take x, the rest the partner. The mask
-holds exactly that many pixels, and the label is its realized mean. The spectrum noise is
-O(H·W) numbers per mask, drawn on the CPU with the generator like every other draw.
+image; its top ⌈λ·H·W⌉ or ⌊λ·H·W⌋ pixels (λ ~ Beta(α, α); up or down with probability ½, as
+the authors' code) take x, the rest the partner. The mask holds exactly that many pixels, and
+the label is its realized mean. The spectrum noise is O(H·W) numbers per mask, drawn on the
+CPU with the generator like every other draw.
 """
 
 from __future__ import annotations
@@ -65,13 +66,18 @@ class FMix(ImageMixer):
     def draw(self, shape, generator=None, lam=None) -> dict:
         H, W = shape[-2], shape[-1]
         params = self.draw_pair(self.alpha, shape[0], generator, lam)
-        params["noise"] = torch.randn(len(params["lam"]), 2, H, W // 2 + 1, generator=generator)
+        n = len(params["lam"])
+        params["noise"] = torch.randn(n, 2, H, W // 2 + 1, generator=generator)
+        # pixels that keep x: ⌈λ·H·W⌉ or ⌊λ·H·W⌋ with probability ½ each (the authors' code)
+        exact = params["lam"] * (H * W)
+        up = torch.rand(n, generator=generator, dtype=torch.float64) > 0.5
+        params["count"] = torch.where(up, torch.ceil(exact), torch.floor(exact))
         return params
 
     def apply(self, x, y, num_classes, params) -> MixOutput:
         H, W = x.shape[-2:]
         images = low_freq_images(to_device(params["noise"], x.device), H, W, self.decay_power)
-        count = torch.round(params["lam"] * (H * W))  # pixels that keep x
+        count = params["count"]
         mask = top_fraction_mask(images, to_device(count, x.device)).float()
         partner = gather_like(x, to_device(params["index"][1], x.device))
         return self.finish(x, y, num_classes, params["index"], blend(x, partner, mask), mask, count / (H * W))
