@@ -154,6 +154,16 @@ def test_fmix_mask_holds_the_top_count_pixels_exactly_even_with_ties(on_host, mo
             assert torch.equal(m.flatten(), expected)
 
 
+def test_mask_mode_defaults_follow_the_authors_code():
+    """Cutout and the K-image cut methods cut per sample in their authors' code; the rest per batch."""
+    per_sample = {"cutout", "dcutmix", "saliency-dcutmix"}
+    for name in MIXERS:
+        if "mask_mode" in method_hparams(name):
+            assert build_mixer(name).mask_mode == ("sample" if name in per_sample else "batch"), name
+    phi = build_mixer("dcutmix").draw((6, 3, 8, 8), generator=gen(0))["phi"]
+    assert phi.shape == (6, 3) and len({tuple(r) for r in phi.tolist()}) == 6  # φ per sample
+
+
 @pytest.mark.parametrize("W", [32, 160])
 def test_paste_boxes_equals_pasting_one_box_after_another(W):
     """Both ways of pasting (clone + slice, gather + lerp for a large first box) give the same batch."""

@@ -1,7 +1,8 @@
 """Every MSDA method by name: `build_mixer("gmix", alpha=0.5)`; see `base.py` for the contract.
 
 Methods and hyperparameters (defaults); every method also takes `smoothing` (0.0), every
-mask method `mask_mode` (`batch`: one mask per batch, the authors' code | `sample`):
+mask method `mask_mode` (`batch`: one mask per batch | `sample`: one per sample); its default
+is what the authors' code does: `sample` for cutout, dcutmix and saliency-dcutmix, else `batch`.
 
   vanilla                                          no mixing
   mixup           alpha=1.0                        also tabular; mask_mode: one λ per batch/sample

@@ -122,10 +122,11 @@ class MixupCutMix(ImageMixer):
 class Cutout(ImageMixer):
     """Cutout (DeVries & Taylor, 2017): a square of side `size`·H × `size`·W set to 0, centre
     uniform, clipped. Not a mixing method: the label stays the sample's own (`lam` = 1) and
-    `mask` is the kept-pixel mask. The original code cuts one box per image (`mask_mode: sample`).
+    `mask` is the kept-pixel mask. The original code cuts one box per image: `mask_mode: sample`
+    is the default here.
     """
 
-    def __init__(self, size: float = 0.5, mask_mode: str = "batch", smoothing: float = 0.0):
+    def __init__(self, size: float = 0.5, mask_mode: str = "sample", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
         self.size = check_range("size", size, 0.0, 1.0)
 

@@ -131,7 +131,7 @@ class DMixup(Mixer):
 class _KImageCut(Mixer):
     image_only = True
 
-    def __init__(self, k: int = 3, alpha: float = 1.0, prob: float = 1.0, mask_mode: str = "batch",
+    def __init__(self, k: int = 3, alpha: float = 1.0, prob: float = 1.0, mask_mode: str = "sample",
                  smoothing: float = 0.0):
         super().__init__(smoothing)
         self.k = check_int("k", k, 2)
@@ -164,9 +164,9 @@ class DCutMix(_KImageCut):
     """DCutMix (authors' Algorithm 1): nested boxes by stick-breaking; box k (sides
     round(parent · √(1 − v_{k−1}))) is placed uniformly inside box k−1 and takes image π_k.
     Labels are the realized ring areas. `prob`: probability that a batch is mixed at all (one
-    coin per batch, as METHODS.md and the authors' code). `mask_mode: sample` draws φ and the
-    box chain per sample, as the authors' code does (the paper recipes set it); `batch` (the
-    default of every mask method) draws one φ and one box chain for the whole batch.
+    coin per batch, as METHODS.md and the authors' code). `mask_mode: sample` (the default) draws
+    φ and the box chain per sample, as the authors' code does; `batch` draws one φ and one box
+    chain for the whole batch.
     """
 
     def draw(self, shape, generator=None, lam=None) -> dict:
@@ -203,8 +203,9 @@ class DCutMix(_KImageCut):
 class SaliencyDCutMix(_KImageCut):
     """Saliency-DCutMix: DCutMix box sizes, but patch k is centred on the most salient pixel
     (spectral residual) of its source image π_k, pasted at that place, clipped; later patches
-    cover earlier ones. Labels are the realized visible fractions. Batch mode places each patch
-    by the saliency of the first sample's source (as SaliencyMix's code does)."""
+    cover earlier ones. Labels are the realized visible fractions. Per sample by default (as
+    DCutMix); batch mode places each patch by the saliency of the first sample's source (as
+    SaliencyMix's code does)."""
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         n, H, W, applied, phi, index, hs, ws = self._draw_common(shape, generator, lam)
