@@ -1,0 +1,55 @@
+"""The benchmark scripts run and print their ratio lines (tiny sizes: this checks they work,
+not how fast anything is). They are run from the repository root, as the README says."""
+
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[1]
+
+pytestmark = pytest.mark.slow
+
+
+def run(args, tmp_path, code=None):
+    cmd = [sys.executable, *(["-c", code] if code else []), *map(str, args)]
+    env = {"PATH": "/usr/bin:/bin", "MSDA_RESULTS": str(tmp_path / "results"), "HOME": str(tmp_path)}
+    out = subprocess.run(cmd, cwd=ROOT, capture_output=True, text=True, env=env, timeout=300)
+    assert out.returncode == 0, out.stderr[-2000:]
+    return out.stdout
+
+
+def test_bench_mixers_prints_every_method_and_the_loop_ratio(tmp_path):
+    code = ("import sys; sys.path.insert(0, 'benchmarks'); import bench_mixers as b; "
+            "b.SHAPES = [(6, 3, 12, 12)]; sys.exit(b.main(sys.argv[1:]))")
+    out = run(["--repeats", "1", "--device", "cpu"], tmp_path, code)
+    from msda_cli.mixing import MIXERS
+
+    for name in MIXERS:
+        assert f"\n{name} " in out, name
+    assert "timm batch CutMix" in out and "per-sample: ours" in out and "the loop is" in out
+    assert "host memory: freed blocks kept" in out
+
+
+def test_bench_loop_prints_the_throughput_ratio(tmp_path):
+    out = run(["benchmarks/bench_loop.py", "--epochs", "1", "--repeats", "1", "--malloc", "default"], tmp_path)
+    assert "ratio msda/bare" in out and "default allocator" in out
+
+
+def test_bench_attacks_prints_the_ratio_to_torchattacks(tmp_path):
+    pytest.importorskip("torchattacks")
+    out = run(["benchmarks/bench_attacks.py", "--batch", "8", "--steps", "2", "--repeats", "1", "--device", "cpu"],
+              tmp_path)
+    assert "ratio" in out
+
+
+def test_bench_subsample_prints_the_ratio_to_one_mix_at_a_time(tmp_path):
+    out = run(["benchmarks/bench_subsample.py", "--anchors", "8", "--naive-anchors", "2", "--size", "8",
+               "--batch", "4", "--repeats", "1", "--device", "cpu"], tmp_path)
+    assert "ratio batched / naive" in out
+
+
+def test_bench_report_prints_the_slowest_table(tmp_path):
+    out = run(["benchmarks/bench_report.py", "--runs", "60", "--metrics", "600"], tmp_path)
+    assert "slowest:" in out
