@@ -31,7 +31,8 @@ print(int(applied), (resource.getrusage(resource.RUSAGE_SELF).ru_minflt - r0) / 
 def faults_per_step(env_extra: dict) -> tuple[bool, float]:
     import os
 
-    env = {k: v for k, v in os.environ.items() if not k.startswith("MALLOC_") and k != "MSDA_MALLOC"}
+    env = {k: v for k, v in os.environ.items()
+           if not k.startswith("MALLOC_") and k not in ("MSDA_MALLOC", "GLIBC_TUNABLES")}
     env.pop("LD_PRELOAD", None)
     env.update(env_extra)
     out = subprocess.run([sys.executable, "-c", FAULTS], capture_output=True, text=True, env=env, check=True)
@@ -47,8 +48,9 @@ def test_kept_memory_removes_the_page_faults_of_fresh_tensors():
     assert not default_applied and kept_applied
     if default_faults < 100:
         pytest.skip(f"this kernel maps fresh memory cheaply ({default_faults:.0f} faults per step)")
-    # MiB-sized tensors every step: hundreds of 4 KiB first-touch faults by default, none once kept
-    assert kept_faults < default_faults / 10
+    # MiB-sized tensors every step: hundreds of 4 KiB first-touch faults by default (300–1900
+    # measured), next to none once kept (0–17: the heap still grows now and then)
+    assert kept_faults < 40, (kept_faults, default_faults)
 
 
 @pytest.mark.parametrize("environ, chose", [

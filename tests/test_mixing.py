@@ -130,6 +130,8 @@ def test_fmix_keeps_lambda_pixels_rounded_up_or_down_at_random():
     kept = out.mask.flatten(1).sum(1)
     assert set(kept.tolist()) == {18.0, 19.0}  # ⌊18.9⌋ and ⌈18.9⌉, both drawn
     assert torch.equal(out.lam, (kept / 63).float())
+    whole = build("fmix", "sample")(batch(40, 10, 10)[0], y, C, generator=gen(3), lam=0.07)
+    assert set(whole.mask.flatten(1).sum(1).tolist()) == {7.0}  # 0.07·100 = 7.000000000000001 in floats
 
 
 @pytest.mark.parametrize("on_host", [True, False])

@@ -152,3 +152,23 @@ def test_every_table_on_an_empty_store(tmp_path):
         assert rep.empty and "No finished run matches this table yet" in rep.caption, spec.id
         for fmt in ("markdown", "latex", "csv", "json", "rich"):
             assert render(rep, fmt)
+
+
+def test_manifold_mixup_cells_leave_out_runs_stored_before_layers_existed(tmp_path):
+    """Before `layers`, Manifold Mixup mixed after the stem and every stage: another protocol."""
+    spec = next(s for s in list_tables() if s.id == "dcutmix-1")
+    row = next(h for h in spec.rows if h.label == "Manifold Mixup")
+    col = spec.cols[0]
+    where = {**spec.where, **spec.protocol, **row.where, **col.where}
+    f = Filler()
+    for seed in (0, 1):
+        f.run(where, spec.metric, 10.0 + seed, seed, "mm")
+    f.run(where, spec.metric, 90.0, 2, "mm")
+    cfg = json.loads(f.runs[-1]["config"])
+    del cfg["mixer"]["layers"]
+    f.runs[-1]["config"] = json.dumps(cfg)
+    store = Store(tmp_path / "msda.db")
+    f.write(store)
+    rep = build_report(store.final_metrics_frame(), table="dcutmix-1", subsets=[], paper=False)
+    cell = rep.cells[rep.rows.index(row.path)][rep.columns.index(col.label)]
+    assert cell.n == 2 and cell.mean == pytest.approx(100.0 - 10.5)

@@ -121,3 +121,24 @@ def test_resume_keeps_the_run_precision(msda, db_path, monkeypatch):
     monkeypatch.setattr(accelerate, "Accelerator", Recorder)
     msda("train", "--resume", run.id)
     assert seen["mixed_precision"] == "bf16"
+
+
+def test_resuming_a_run_whose_method_gained_a_hyperparameter_is_refused(msda, db_path):
+    """An older msda stored Manifold Mixup without `layers` (it then mixed after the stem and
+    every stage): resuming with today's default would change the method mid-run."""
+    import json
+
+    from msda_cli.config import read_recipe, validate
+    from msda_cli.store import Store
+
+    raw = {**read_recipe("digits-manifold-mixup")}
+    cfg = validate(raw)
+    stored = json.loads(cfg.model_dump_json())
+    stored["mixer"] = {"alpha": 2.0, "mask_mode": "batch", "smoothing": 0.0}  # no `layers`
+    store = Store(db_path)
+    run = store.create_run(dataset="digits", arch="digits-cnn", method="manifold-mixup", config=json.dumps(stored))
+    store.update_run(run.id, status="interrupted")
+    r = msda("train", "--resume", run.id)
+    assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1
+    assert "older msda" in r.stderr and "layers" in r.stderr
+    assert query(db_path, "SELECT status FROM run WHERE id=?", run.id) == [("interrupted",)]

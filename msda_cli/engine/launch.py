@@ -192,6 +192,18 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
         _LIVE_RUNS.discard(run_id)
 
 
+def check_hparams_complete(cfg, run_id: str) -> None:
+    """A stored config holds every hyperparameter of its method (defaults resolved). One missing
+    was added to the method after the run started: resuming could change the method mid-run."""
+    from msda_cli.mixing import method_hparams
+
+    missing = sorted(set(method_hparams(cfg.method)) - set(cfg.mixer))
+    if missing:
+        raise MsdaError(f"run {run_id} was started by an older msda: method {cfg.method!r} has gained "
+                        f"{', '.join(missing)} since, so resuming could change the method mid-run; "
+                        "start a new run instead")
+
+
 def _prepare_resume(store, run_id, accelerator):
     if store is not None:
         run = store.get_run(run_id)
@@ -201,6 +213,7 @@ def _prepare_resume(store, run_id, accelerator):
             raise MsdaError(f"run {run.id} is still running (pid {run.pid}); stop it before resuming")
         cfg = validate(json.loads(run.config), source=f"run {run.id} config")
         check_names(cfg)
+        check_hparams_complete(cfg, run.id)
         check_data([cfg])
         payload = [cfg.model_dump_json(), run.id]
     else:

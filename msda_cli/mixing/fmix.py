@@ -70,6 +70,7 @@ class FMix(ImageMixer):
         params["noise"] = torch.randn(n, 2, H, W // 2 + 1, generator=generator)
         # pixels that keep x: ⌈λ·H·W⌉ or ⌊λ·H·W⌋ with probability ½ each (the authors' code)
         exact = params["lam"] * (H * W)
+        exact = torch.where((exact - exact.round()).abs() < 1e-9, exact.round(), exact)  # 0.07·100 is 7
         up = torch.rand(n, generator=generator, dtype=torch.float64) > 0.5
         params["count"] = torch.where(up, torch.ceil(exact), torch.floor(exact))
         return params

@@ -30,6 +30,8 @@ TRAIN_TIME = "train_time_s"  # kind train, epoch null
 ERM_PLUS_LOSS = {"method": "mixupe", "mixer.erm": True}
 NOT_ERM_PLUS_LOSS = {"mixer.erm": OneOf(False, None)}
 NO_SMOOTHING = {"mixer.smoothing": OneOf(0, None)}
+# Verma et al.'s layer set k ∈ {0, 1, 2}; runs stored before `layers` existed mixed elsewhere
+VERMA_LAYERS = {"mixer.layers": 2}
 
 # Training protocols the papers state (the recipes follow them): runs of another protocol on the
 # same data set and architecture (a MixupE PreActResNet50 run in the HMix table) stay out.
@@ -278,7 +280,7 @@ def _tables() -> list[TableSpec]:
         rows=tuple(Header(label, metric=replace(deform, params={"deformation": d})) for label, d in deformations),
         cols=(Header("Mixup (α = 1)", {"method": "mixup", "mixer.alpha": Default(1)}),
               Header("Mixup (α = 2)", {"method": "mixup", "mixer.alpha": 2}),
-              Header("Manifold Mixup (α = 2)", {"method": "manifold-mixup", "mixer.alpha": 2}),
+              Header("Manifold Mixup (α = 2)", {"method": "manifold-mixup", "mixer.alpha": 2, **VERMA_LAYERS}),
               Header("MixupE (α = 1)", {"method": "mixupe", "mixer.alpha": Default(1), **NOT_ERM_PLUS_LOSS},
                      paper="Ours (α = 1)")),
         metric=deform, row_names=("Test Set Deformation",), best="row",
@@ -294,7 +296,7 @@ def _tables() -> list[TableSpec]:
         where={},
         rows=methods(("Vanilla", "vanilla", plain), ("Label Smoothing", "vanilla", {"mixer.smoothing": Gt(0)}),
                      ("Cutout", "cutout", plain), ("Mixup", "mixup", plain),
-                     ("Manifold Mixup", "manifold-mixup", plain), ("CutMix", "cutmix", plain),
+                     ("Manifold Mixup", "manifold-mixup", {**plain, **VERMA_LAYERS}), ("CutMix", "cutmix", plain),
                      ("DMixup", "dmixup", plain), ("DCutMix", "dcutmix", plain)),
         cols=(Header("CIFAR-100 PyramidNet-110", {"dataset": "cifar100", "arch": "pyramidnet110"}),
               Header("CIFAR-100 PyramidNet-200", {"dataset": "cifar100", "arch": "pyramidnet200"}),
@@ -327,7 +329,7 @@ def _tables() -> list[TableSpec]:
         caption="ImageNet performance of DMixup, DCutMix and Saliency-DCutMix. Top-1 and top-5 error (%) of "
                 "ResNet-50",
         where={"dataset": "imagenet", "arch": "resnet50"},
-        rows=methods(("Baseline", "vanilla"), ("Mixup", "mixup"), ("Manifold Mixup", "manifold-mixup"),
+        rows=methods(("Baseline", "vanilla"), ("Mixup", "mixup"), ("Manifold Mixup", "manifold-mixup", VERMA_LAYERS),
                      ("CutMix", "cutmix"), ("DMixup (K = 3, α = 1/3)", "dmixup", k3),
                      ("DCutMix (K = 3, α = 1/3)", "dcutmix", k3),
                      ("Saliency-DCutMix (K = 3, α = 1/3)", "saliency-dcutmix", k3)),
