@@ -38,7 +38,7 @@ def top_fraction_mask(images: torch.Tensor, count: torch.Tensor) -> torch.Tensor
     n, H, W = images.shape
     flat = images.flatten(1)
     if masks.on_host(flat):
-        ordered = torch.from_numpy(np.sort(flat.numpy(), axis=1)[:, ::-1].copy())
+        ordered = torch.from_numpy(np.sort(flat.detach().numpy(), axis=1)[:, ::-1].copy())
     else:
         ordered = flat.sort(dim=1, descending=True).values
     count = count.long().view(n, 1)

@@ -94,7 +94,7 @@ def salient_centres(x: torch.Tensor) -> torch.Tensor:
     B, h, w = sal.shape
     H, W = x.shape[-2:]
     if masks.on_host(sal):  # NumPy's argmax is vectorized (torch's CPU one is not); first maximum in both
-        r, c = np.divmod(np.argmax(sal.reshape(B, h * w).numpy(), axis=1), w)
+        r, c = np.divmod(np.argmax(sal.detach().reshape(B, h * w).numpy(), axis=1), w)
         r = np.minimum(((r + 0.5) * (H / h)).astype(np.int64), H - 1)  # the float64 steps below
         c = np.minimum(((c + 0.5) * (W / w)).astype(np.int64), W - 1)
         return torch.from_numpy(np.stack([r, c], axis=1))

@@ -6,9 +6,9 @@ which makes every mixer reproducible from one CPU generator.
 
 Gamma(a) uses Marsaglia & Tsang's squeeze-rejection method (ACM TOMS 2000) with the
 boost Gamma(a) = Gamma(a + 1) · U^(1/a) for a < 1; Gamma(1) is drawn as −log(1 − U)
-(Exp(1)), which makes the default Beta(1, 1) and Dir(1, …, 1) draws several times cheaper. Everything is computed in log space
-(float64), so Beta(0.05, 0.05) or Dir(0.01·1) never produce 0/0: beta and Dirichlet are
-a sigmoid / softmax of log-gamma differences.
+(Exp(1)), which makes the default Beta(1, 1) and Dir(1, …, 1) draws several times cheaper.
+Everything is computed in log space (float64), so Beta(0.05, 0.05) or Dir(0.01·1) never
+produce 0/0: beta and Dirichlet are a sigmoid / softmax of log-gamma differences.
 """
 
 from __future__ import annotations
