@@ -60,8 +60,7 @@ def table_cells() -> list[dict]:
             for ch in spec.cols:
                 if ch.derived:
                     continue
-                out.append({**spec.where, **spec.protocol, **rh.where, **ch.where,
-                     **spec.cell_where.get((rh.label, ch.label), {})})
+                out.append(spec.cell_filter(rh, ch))
     return out
 
 
@@ -143,8 +142,7 @@ def naive_table(records: list[dict], subset_info: dict, spec) -> dict:
             if ch.derived:
                 continue
             ms = ch.metric or rh.metric or spec.metric
-            where = {**spec.where, **spec.protocol, **rh.where, **ch.where,
-                     **spec.cell_where.get((rh.label, ch.label), {})}
+            where = spec.cell_filter(rh, ch)
             latest: dict[str, tuple] = {}
             for rec in records:
                 if rec["metric"] != ms.name or (ms.kind and rec["kind"] != ms.kind) or rec["status"] != FINISHED:

@@ -79,8 +79,7 @@ def fill_table(f: Filler, spec) -> tuple[list[str], dict]:
             if ch.derived:
                 continue
             metric = ch.metric or rh.metric or spec.metric
-            where = {**spec.where, **spec.protocol, **rh.where, **ch.where,
-                     **spec.cell_where.get((rh.label, ch.label), {})}
+            where = spec.cell_filter(rh, ch)
             for seed in (0, 1):
                 ids.append(f.run(where, metric, raw + seed, seed, spec.id))
             mean = raw + 0.5
@@ -159,7 +158,7 @@ def test_manifold_mixup_cells_leave_out_runs_stored_before_layers_existed(tmp_pa
     spec = next(s for s in list_tables() if s.id == "dcutmix-1")
     row = next(h for h in spec.rows if h.label == "Manifold Mixup")
     col = spec.cols[0]
-    where = {**spec.where, **spec.protocol, **row.where, **col.where}
+    where = spec.cell_filter(row, col)
     f = Filler()
     for seed in (0, 1):
         f.run(where, spec.metric, 10.0 + seed, seed, "mm")

@@ -153,6 +153,11 @@ class TableSpec:
         kind = "Figure" if t.startswith("fig") else "Table"
         return f"{short} {kind} {t.removeprefix('fig')}: {self.caption.split('.')[0]}"
 
+    def cell_filter(self, row: Header, col: Header) -> dict[str, Any]:
+        """All a run must match to count in cell (row, col): table, protocol, row, column and cell filters."""
+        return {**self.where, **self.protocol, **row.where, **col.where,
+                **self.cell_where.get((row.label, col.label), {})}
+
 
 # ----- helpers -----------------------------------------------------------------------
 def methods(*pairs) -> tuple[Header, ...]:
