@@ -37,6 +37,17 @@ def test_bench_loop_prints_the_throughput_ratio(tmp_path):
     assert "ratio msda/bare" in out and "default allocator" in out
 
 
+@pytest.mark.parametrize("arch", ["digits-cnn", "preactresnet18"])
+def test_bench_step_prints_every_methods_overhead_and_mixupe_against_mixup(tmp_path, arch):
+    out = run(["benchmarks/bench_step.py", "--arch", arch, "--batch", "4", "--size", "8", "--reps", "1",
+               "--device", "cpu"], tmp_path)
+    from msda_cli.mixing import MIXERS
+
+    for name in MIXERS:
+        assert f"\n{name} " in out, name
+    assert "MixupE / Mixup step:" in out and "%" in out
+
+
 def test_bench_attacks_prints_the_ratio_to_torchattacks(tmp_path):
     pytest.importorskip("torchattacks")
     out = run(["benchmarks/bench_attacks.py", "--batch", "8", "--steps", "2", "--repeats", "1", "--device", "cpu"],
