@@ -75,19 +75,6 @@ def _ints(text: Optional[str], name: str) -> list[int]:
         raise MsdaError(f"{name} expects comma-separated integers, got {text!r}") from None
 
 
-def _hparams(items: Optional[List[str]]) -> dict:
-    """`--set key=value` method hyperparameters (values parsed as YAML scalars)."""
-    import yaml
-
-    hparams = {}
-    for item in items or []:
-        if "=" not in item:
-            raise MsdaError(f"--set expects key=value, got {item!r}")
-        key, value = item.split("=", 1)
-        hparams[key.strip()] = yaml.safe_load(value)
-    return hparams
-
-
 def _progress():
     from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
@@ -136,7 +123,7 @@ def train(
     """
     from accelerate import Accelerator
 
-    from msda_cli.engine.launch import TrainRequest, train as train_runs
+    from msda_cli.engine.launch import TrainRequest, preflight, train as train_runs
 
     if resume is None and recipe is None:
         raise MsdaError("give --recipe NAME (see `msda recipes list`) or --resume RUN_ID")
@@ -147,13 +134,7 @@ def train(
         req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
                            epochs=epochs, sets=list(set_ or []), data_dir=data_dir, download=download,
                            subset_id=subset)
-        # Check everything before Accelerate starts (it may spawn a process group).
-        from msda_cli.engine.launch import resolve_configs
-
-        configs = resolve_configs(req)
-        precision = configs[0].precision
-    else:  # the run's own precision (checked again, with everything else, once training starts)
-        precision = json.loads(_store(db).get_run(resume).config).get("precision", "no")
+    precision = preflight(req, db, resume_id=resume)
     # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
     accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
     with _progress() as progress:
@@ -268,6 +249,7 @@ def preview(
       msda preview --methods all --out all.png
       msda preview --method gmix --images cat.png dog.png --out gmix.png
     """
+    from msda_cli.config import parse_assignments
     from msda_cli.mixing.preview import render_preview
 
     if more_images and not images:
@@ -282,7 +264,7 @@ def preview(
         raise MsdaError(f"--lam must be in [0, 1], got {lam:g}")
     if not out_path.parent.is_dir():
         raise MsdaError(f"output directory {out_path.parent} does not exist")
-    hparams = _hparams(set_)
+    hparams = parse_assignments(set_)
     methods = _list(method)
     written = render_preview(methods, out_path, lam=lam, images=paths or None, seed=seed, hparams=hparams or None)
     out.print(f"wrote {written}")
@@ -419,13 +401,14 @@ def analyze_coeffs(
       msda analyze coeffs --method gmix --lam 0.7 --size 64 --margin 20
     """
     from msda_cli.analysis.coeffs import check_geometry, check_lam, coefficient_mixer, estimate_map, plot_maps
+    from msda_cli.config import parse_assignments
     from msda_cli.render import check_format, print_frame
 
     check_format(fmt)
     check_lam(lam)
     check_geometry(size, max_offset, margin)
     _check_out(out_path)
-    hparams = _hparams(set_)
+    hparams = parse_assignments(set_)
     methods = _list(method)
     if not methods:
         raise MsdaError("--method needs at least one method name")
@@ -554,28 +537,11 @@ def analyze_landscape(
 
 
 # ----- runs ---------------------------------------------------------------------------
-def _runs_frame(store, run_ids=None):
-    import pandas as pd
-
-    runs = store.runs_frame()
-    if run_ids is not None:
-        runs = runs[runs["id"].isin(run_ids)]
-    finals = store.final_metrics_frame()
-    top1 = finals[(finals["kind"] == "eval") & (finals["metric"] == "top1")].sort_values("metric_at")
-    top1 = top1.drop_duplicates("run_id", keep="last").set_index("run_id")["value"]
-    epochs = runs["config"].map(lambda c: json.loads(c).get("epochs"))
-    return pd.DataFrame({
-        "id": runs["id"], "recipe": runs["recipe"], "dataset": runs["dataset"], "arch": runs["arch"],
-        "method": runs["method"], "seed": runs["seed"], "status": runs["status"],
-        "epochs": [f"{d}/{e}" for d, e in zip(runs["epochs_done"], epochs)],
-        "top1": runs["id"].map(top1), "created": runs["created_at"].astype(str).str[:19],
-    })
-
-
 def _print_runs(store, run_ids, fmt, title="Runs"):
     from msda_cli.render import print_frame
+    from msda_cli.store.summary import runs_summary
 
-    print_frame(_runs_frame(store, run_ids), fmt, title=title, console=out)
+    print_frame(runs_summary(store, run_ids), fmt, title=title, console=out)
 
 
 @runs_app.command("list")
@@ -586,13 +552,14 @@ def runs_list(
 ):
     """Every stored run with its status and final test top-1."""
     from msda_cli.render import check_format, print_frame
+    from msda_cli.store.summary import runs_summary
     from msda_cli.store.tables import RUN_STATUSES
 
     check_format(fmt)
     if status is not None and status not in RUN_STATUSES:
         raise MsdaError(f"unknown status {status!r}; choose from: {', '.join(RUN_STATUSES)}")
     store = _store(db)
-    frame = _runs_frame(store)
+    frame = runs_summary(store)
     if status:
         frame = frame[frame["status"] == status]
     print_frame(frame, fmt, title=f"Runs in {store.path}", console=out)

@@ -169,21 +169,33 @@ def _model_at(loc) -> type[BaseModel] | None:
 OPEN_DICTS = ("mixer", "model", "data.options", "method_defaults")
 
 
+def parse_assignment(item: str) -> tuple[str, Any]:
+    """`--set key=value` -> (key, value parsed as a YAML scalar; text YAML cannot parse stays text)."""
+    if "=" not in item:
+        raise MsdaError(f"--set expects key=value, got {item!r}")
+    key, text = item.split("=", 1)
+    try:
+        value = yaml.safe_load(text) if text.strip() else ""
+    except yaml.YAMLError:
+        value = text
+    return key.strip(), value
+
+
+def parse_assignments(items: list[str] | None) -> dict[str, Any]:
+    """Several `--set key=value` as a dict (a later key wins), e.g. a method's hyperparameters."""
+    return dict(parse_assignment(item) for item in items or [])
+
+
 def apply_set(raw: dict, assignments: list[str]) -> dict:
     """Apply `key.sub=value` overrides (values parsed as YAML scalars). Unknown keys are errors."""
     raw = copy.deepcopy(raw)
     for item in assignments:
-        if "=" not in item:
-            raise MsdaError(f"--set expects key=value, got {item!r}")
-        key, text = item.split("=", 1)
-        key = key.strip()
-        try:
-            value = yaml.safe_load(text) if text.strip() else ""
-        except yaml.YAMLError:
-            value = text
+        key, value = parse_assignment(item)
         _check_key(key)
         set_dotted(raw, key, value)
     return raw
+
+
 
 
 def set_dotted(raw: dict, key: str, value) -> None:
@@ -204,7 +216,8 @@ def _check_key(key: str) -> None:
     model: type[BaseModel] = Config
     for i, part in enumerate(parts):
         if part not in model.model_fields:
-            raise MsdaError(f"--set: unknown key {key!r}; valid keys: {', '.join(sorted(_all_keys(model, '.'.join(parts[:i]))))}")
+            valid = ", ".join(sorted(_all_keys(model, ".".join(parts[:i]))))
+            raise MsdaError(f"--set: unknown key {key!r}; valid keys: {valid}")
         ann = model.model_fields[part].annotation
         if isinstance(ann, type) and issubclass(ann, BaseModel):
             model = ann

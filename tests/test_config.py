@@ -4,7 +4,8 @@ import pytest
 import yaml
 
 from msda_cli.config import (
-    apply_set, check_names, expand, list_recipe_names, read_recipe, resolve_method_list, validate,
+    apply_set, check_names, expand, list_recipe_names, parse_assignment, parse_assignments, read_recipe,
+    resolve_method_list, validate,
 )
 from msda_cli.errors import MsdaError
 
@@ -102,3 +103,21 @@ def test_switching_arch_drops_the_recipe_arch_options():
     assert raw["model"] == {"width": 16}
     same, other = expand(raw, [], ["digits-cnn", "resnet56"], [])
     assert same["model"] == {"width": 16} and other["model"] == {} and other["arch"] == "resnet56"
+
+
+def test_one_set_parser_reads_yaml_scalars_and_keeps_unparsable_text():
+    assert parse_assignments(["r=0.75", "mask_mode=sample", "k=3", "flag=true", "empty=", " alpha =2/9"]) == {
+        "r": 0.75, "mask_mode": "sample", "k": 3, "flag": True, "empty": "", "alpha": "2/9"}
+    assert parse_assignments(["r=[", "r=0.5"]) == {"r": 0.5}  # a later key wins
+    assert parse_assignments(None) == {} and parse_assignment("a.b=x=y") == ("a.b", "x=y")
+    with pytest.raises(MsdaError, match="key=value"):
+        parse_assignments(["r"])
+
+
+@pytest.mark.parametrize("args", [["preview", "--method", "hmix", "--out", "p.png"],
+                                  ["analyze", "coeffs", "--method", "hmix", "--draws", "10"]])
+def test_method_set_values_yaml_cannot_parse_are_one_line(msda, tmp_path, monkeypatch, args):
+    monkeypatch.chdir(tmp_path)
+    r = msda(*args, "--set", "r=[")  # once a YAML traceback: now the method's own check of the text
+    assert r.code == 2 and r.stderr.strip().splitlines() == ["msda: error: r must be a number, got '['"]
+    assert not (tmp_path / "p.png").exists()

@@ -63,6 +63,15 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
     return configs
 
 
+def preflight(req: TrainRequest | None, store_path, resume_id: str | None = None) -> str:
+    """Check a request (every run's config) before Accelerate starts, since it may spawn a process
+    group; returns the mixed precision to start it with: the recipe's, or the resumed run's own
+    (whose config is checked, with everything else, once training starts)."""
+    if resume_id is None:
+        return resolve_configs(req)[0].precision
+    return json.loads(Store(store_path).get_run(resume_id).config).get("precision", "no")
+
+
 def _data_key(cfg: Config) -> str:
     return json.dumps([cfg.dataset, cfg.data.root, cfg.data.options], sort_keys=True, default=str)
 
