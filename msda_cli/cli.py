@@ -622,12 +622,12 @@ def runs_rm(
     for run in runs:
         if run.status == "running" and not force:
             raise MsdaError(f"run {run.id} is running; stop it first or pass --force")
+    from msda_cli.subsets import delete_subset_files
+
     for run in runs:
-        subset_files = [Path(s.indices_path) for s in store.list_subsets() if s.source_run_id == run.id]
+        delete_subset_files(store, run.id)
         store.delete_run(run.id)
         shutil.rmtree(store.run_dir(run.id), ignore_errors=True)
-        for path in subset_files:
-            path.unlink(missing_ok=True)
         out.print(f"deleted run {run.id} ({run.name})")
 
 

@@ -19,7 +19,6 @@ batch size, both stored with the subset.
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass
 from fractions import Fraction
@@ -281,7 +280,7 @@ def subsample(store, run_id: str, selections: list[Selection], settings: ScoreSe
     """
     from msda_cli.engine.build import build_data
     from msda_cli.engine.checkpoint import load_run
-    from msda_cli.store import new_id
+    from msda_cli.subsets import create_subset
 
     settings.check()
     export_path = check_export(export)
@@ -311,21 +310,13 @@ def subsample(store, run_id: str, selections: list[Selection], settings: ScoreSe
 
     picked = [select_indices(scores[s.measure], targets, s.ratio, s.order, s.select) for s in selections]
 
-    # ---- write: the export, then the indices files and subset rows ----
+    # ---- write: the export, then each subset's indices file and row ----
     if export_path is not None:
         write_scores(export_path, targets, losses, scores)
-    folder = store.results_dir / "subsets"
-    folder.mkdir(parents=True, exist_ok=True)
     base = {"mixes": settings.mixes, "partners": settings.partners, "partner_alpha": settings.partner_alpha,
             "anchor_share": settings.anchor_share, "batch_size": settings.batch_size,
             "source_epoch": loaded.epoch, "train_size": n}
-    rows = []
-    for sel, indices in zip(selections, picked):
-        subset_id = new_id()
-        path = folder / f"{subset_id}.npy"
-        np.save(path, indices)
-        params = dict(base, order=sel.order, select=sel.select)
-        rows.append(store.add_subset(id=subset_id, source_run_id=loaded.run.id, measure=sel.measure,
-                                     ratio=float(sel.ratio), seed=int(settings.seed), size=int(len(indices)),
-                                     indices_path=str(path.resolve()), params=json.dumps(params, sort_keys=True)))
+    rows = [create_subset(store, loaded.run.id, sel.measure, sel.ratio, settings.seed, indices,
+                          dict(base, order=sel.order, select=sel.select))
+            for sel, indices in zip(selections, picked)]
     return SubsampleResult(rows, scores, losses)

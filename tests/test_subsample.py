@@ -308,6 +308,45 @@ def test_end_to_end_train_subsample_train_report(msda, db_path, monkeypatch):
         assert "CV (high)" in r.stdout and "Random" in r.stdout
 
 
+def test_training_on_a_subset_checks_its_id_data_set_file_and_range(msda, db_path):
+    run_id, _ = _fake_run(db_path)
+    assert msda("subsample", run_id, "--ratio", "0.2", "--measure", "random").code == 0
+    ((subset_id, path),) = query(db_path, "SELECT id, indices_path FROM subset")
+    digits = ["--recipe", "digits-vanilla", "--epochs", "1", *DIGITS16]
+    cases = [
+        (digits, lambda: None, "unknown subset id 'nope'"),
+        (["--recipe", "abalone-vanilla", "--set", "dataset=iris", "--epochs", "1"], lambda: None,
+         f"subset {subset_id} selects digits samples; the recipe trains on iris"),
+        (digits, lambda: np.save(path, np.array([0, 1437], dtype=np.int64)), "beyond the 1437 training samples"),
+        (digits, lambda: Path(path).write_bytes(b"not numpy"), f"subset {subset_id}: cannot read {path}"),
+    ]
+    for args, spoil, message in cases:
+        spoil()
+        r = msda("train", *args, "--subset", "nope" if "unknown" in message else subset_id)
+        lines = r.stderr.strip().splitlines()
+        assert r.code == 2 and len(lines) == 1 and message in lines[0], r.stderr
+        assert query(db_path, "SELECT count(*) FROM run") == [(1,)]  # the source run alone
+
+
+def test_a_subset_row_that_cannot_be_written_leaves_no_indices_file(db_path, isolated_results, monkeypatch):
+    from msda_cli.store import Store
+    from msda_cli.subsets import create_subset
+
+    run_id, _ = _fake_run(db_path)
+    store = Store(db_path)
+    row = create_subset(store, run_id, "cv", 0.5, 3, np.array([4, 1]), {"select": "top"})
+    assert np.array_equal(np.load(row.indices_path), [4, 1]) and np.load(row.indices_path).dtype == np.int64
+    assert (row.size, row.seed, json.loads(row.params)) == (2, 3, {"select": "top"})
+
+    def locked(**fields):
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "add_subset", locked)
+    with pytest.raises(sqlite3.OperationalError):
+        create_subset(store, run_id, "cv", 0.5, 3, np.array([2]), {})
+    assert sorted(p.name for p in (isolated_results / "subsets").iterdir()) == [f"{row.id}.npy"]
+
+
 def test_runs_rm_deletes_the_run_subsets_and_their_index_files(msda, db_path):
     run_id, _ = _fake_run(db_path)
     assert msda("subsample", run_id, "--ratio", "0.2", "--mixes", "2").code == 0

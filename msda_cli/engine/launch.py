@@ -23,6 +23,7 @@ from msda_cli.errors import MsdaError, RunFailed, at_least
 from msda_cli.mixing import build_mixer
 from msda_cli.store import _LIVE_RUNS, Store, pid_alive
 from msda_cli.store.tables import utcnow
+from msda_cli.subsets import training_indices
 
 
 @dataclass
@@ -97,17 +98,6 @@ def check_data(configs: list[Config]) -> None:
             raise MsdaError(f"cannot build {cfg.arch} with options {cfg.model}: {str(e).splitlines()[0]}") from None
 
 
-def load_subset_indices(store: Store, subset_id: str, train_size: int | None = None) -> np.ndarray:
-    subset = store.get_subset(subset_id)
-    try:
-        indices = np.load(subset.indices_path)
-    except (OSError, ValueError) as e:
-        raise MsdaError(f"subset {subset_id}: cannot read {subset.indices_path} ({e})") from None
-    if train_size is not None and len(indices) and indices.max() >= train_size:
-        raise MsdaError(f"subset {subset_id} has indices beyond the {train_size} training samples")
-    return indices
-
-
 class _Terminated(KeyboardInterrupt):
     pass
 
@@ -156,15 +146,11 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
 
 
 def check_subset(store: Store, subset_id: str, configs: list[Config]) -> np.ndarray:
-    """The subset's indices, after checking it was drawn from the data set every run trains on."""
+    """The subset's indices, checked against the data set the runs train on (one request's
+    configs differ in method, architecture and seed only, so they share it)."""
     from msda_cli.engine.build import build_data
 
-    subset = store.get_subset(subset_id)
-    source = store.get_run(subset.source_run_id)
-    for cfg in configs:
-        if cfg.dataset != source.dataset:
-            raise MsdaError(f"subset {subset_id} selects {source.dataset} samples; the recipe trains on {cfg.dataset}")
-    return load_subset_indices(store, subset_id, len(build_data(configs[0], train=True)))
+    return training_indices(store, subset_id, configs[0].dataset, len(build_data(configs[0], train=True)))
 
 
 def _broadcast(accelerator, obj):
