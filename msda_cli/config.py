@@ -67,7 +67,7 @@ class Config(Strict):
     epochs: int = Field(gt=0)
     batch_size: int = Field(128, gt=0)
     eval_batch_size: int = Field(256, gt=0)
-    seed: int = Field(0, ge=0)
+    seed: int = Field(0, ge=0, lt=2**32)  # the range of NumPy's global seed (accelerate's set_seed)
     precision: Literal["no", "fp16", "bf16"] = "no"
     grad_clip: Optional[float] = Field(None, gt=0)
     checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Callable, Iterator, TypeVar
+from typing import Callable, TypeVar
 
 from msda_cli.errors import MsdaError
 
@@ -34,6 +34,3 @@ class Registry(dict):
             raise MsdaError(
                 f"unknown {self.kind} {name!r}; choose from: {', '.join(sorted(self))}"
             ) from None
-
-    def names(self) -> Iterator[str]:
-        return iter(sorted(self))

@@ -121,3 +121,10 @@ def test_method_set_values_yaml_cannot_parse_are_one_line(msda, tmp_path, monkey
     r = msda(*args, "--set", "r=[")  # once a YAML traceback: now the method's own check of the text
     assert r.code == 2 and r.stderr.strip().splitlines() == ["msda: error: r must be a number, got '['"]
     assert not (tmp_path / "p.png").exists()
+
+
+def test_seed_is_checked_against_the_range_every_seeded_rng_takes():
+    raw = read_recipe("digits-mixup")
+    assert validate(dict(raw, seed=2**32 - 1)).seed == 2**32 - 1
+    with pytest.raises(MsdaError, match="seed"):
+        validate(dict(raw, seed=2**32))

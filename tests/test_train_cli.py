@@ -49,6 +49,15 @@ def test_same_seed_gives_same_result_and_other_seed_differs(msda, db_path):
     assert nll[0] == nll[1] and nll[0] != nll[2]
 
 
+def test_the_largest_seed_trains_and_every_epoch_seed_fits_numpy(msda, db_path):
+    from msda_cli.engine.train import epoch_seed
+
+    assert msda("train", "--recipe", "digits-vanilla", "--seeds", str(2**32 - 1), *FAST).code == 0
+    assert query(db_path, "SELECT seed, status FROM run") == [(2**32 - 1, "finished")]
+    assert epoch_seed(3, 5, 1) == 3 * 1_000_003 + 5 * 7919 + 104_729  # small seeds: the formula itself
+    assert all(0 <= epoch_seed(2**32 - 1, e, r) < 2**32 for e in (0, 999) for r in (0, 7))
+
+
 @pytest.mark.parametrize("args,message", [
     (["--recipe", "nope"], "unknown recipe 'nope'"),
     (["--recipe", "digits-mixup", "--method", "supermix"], "unknown method 'supermix'"),
@@ -59,6 +68,7 @@ def test_same_seed_gives_same_result_and_other_seed_differs(msda, db_path):
     (["--recipe", "digits-mixup", "--epochs", "0"], "--epochs"),
     (["--recipe", "digits-mixup", "--set", "mixer.alpha=-1"], "alpha"),
     (["--recipe", "digits-mixup", "--seeds", "a,b"], "--seeds"),
+    (["--recipe", "digits-mixup", "--seeds", str(2**32)], "seed: Input should be less than 4294967296"),
     (["--recipe", "digits-mixup", "--data-dir", "/nonexistent/dir"], "/nonexistent/dir"),
     (["--recipe", "digits-mixup", "--set", "model.nope=1"], "no option 'nope'"),
     (["--recipe", "digits-mixup", "--set", "model.width=-3"], "cannot build digits-cnn"),

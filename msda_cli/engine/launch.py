@@ -165,8 +165,7 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
     from msda_cli.engine.train import fit
 
     try:
-        handle = fit(cfg, store, run_id, accelerator, resume=resume, subset_indices=subset, progress=progress)
-        return handle.run_id
+        return fit(cfg, store, run_id, accelerator, resume=resume, subset_indices=subset, progress=progress)
     except KeyboardInterrupt:
         if store is not None:
             store.fail_run(run_id, "interrupted by signal", status="interrupted")

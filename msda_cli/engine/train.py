@@ -10,12 +10,11 @@ from the checkpoint of epoch k trains epochs k+1.. exactly as the uninterrupted 
 from __future__ import annotations
 
 import json
-import random
 import time
-from dataclasses import dataclass
 from pathlib import Path
 
 import torch
+from accelerate.utils import set_seed
 from torch.utils.data import DataLoader, DistributedSampler
 
 from msda_cli import __version__
@@ -28,18 +27,8 @@ HEARTBEAT_SECONDS = 60.0
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
-    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % (2**63 - 1)
-
-
-def seed_everything(seed: int) -> None:
-    random.seed(seed)
-    torch.manual_seed(seed)  # also seeds CUDA
-    try:
-        import numpy as np
-
-        np.random.seed(seed % 2**32)
-    except ImportError:  # pragma: no cover
-        pass
+    """The seed of one epoch on one process, in [0, 2**32): the range NumPy's global seed takes."""
+    return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % 2**32
 
 
 def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num_classes: int,
@@ -75,18 +64,10 @@ def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num
     return {"train_loss": loss_total / max(images, 1), "images": int(images)}
 
 
-@dataclass
-class RunHandle:
-    """What `fit` reports to its caller (the store writes happen through `store`)."""
-
-    run_id: str
-    metrics: dict
-    run_dir: Path
-
-
 def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = False,
-        subset_indices=None, progress=None) -> RunHandle:
-    """Train `cfg` to the end. The main process writes the database; all processes train.
+        subset_indices=None, progress=None) -> str:
+    """Train `cfg` to the end and return the run id. The main process writes the database; all
+    processes train.
 
     `run_id` is the run row the main process created (None on other ranks; it is broadcast).
     """
@@ -101,7 +82,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     ckpt_path = run_dir / CHECKPOINT_NAME
 
     # ---- data, model, method, optimizer ------------------------------------------------
-    seed_everything(cfg.seed)
+    set_seed(cfg.seed)  # Python, NumPy, torch and every CUDA device
     train_set = build.build_data(cfg, train=True)
     test_set = build.build_data(cfg, train=False)
     if subset_indices is not None:
@@ -165,7 +146,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     metrics: dict = {}
     for epoch in range(start_epoch, cfg.epochs):
         seed = epoch_seed(cfg.seed, epoch, rank)
-        seed_everything(seed)
+        set_seed(seed)
         generator.manual_seed(seed)
         loader_gen.manual_seed(seed)
         sampler.set_epoch(epoch)
@@ -214,4 +195,4 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         if train_time > 0:
             store.add_metrics(run_id, "train", [("train_time_s", train_time), ("images_per_s", images / train_time)])
         store.finish_run(run_id)
-    return RunHandle(run_id, metrics, run_dir)
+    return run_id

@@ -14,7 +14,6 @@ def utcnow() -> datetime:
 
 
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
-METRIC_KINDS = ("train", "eval", "robust", "subsample", "analysis")
 
 
 class Run(SQLModel, table=True):
