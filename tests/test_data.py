@@ -12,6 +12,7 @@ import pytest
 import torch
 from PIL import Image
 
+from conftest import query
 from msda_cli.data import DATASETS, build_dataset, check_dataset_options
 from msda_cli.data.imagenet import CMC_IMAGENET100
 from msda_cli.errors import MsdaError
@@ -212,6 +213,63 @@ def test_cifar_download_goes_through_torchvision(root, monkeypatch):
     monkeypatch.setattr(tvd, "CIFAR100", Offline)
     with pytest.raises(MsdaError, match="download .*failed.*no network"):
         build_dataset("cifar100", root=root / "x", download=True)
+
+
+@pytest.mark.parametrize("protocol", [0, 2, 3, 4, 5])
+def test_cifar_batches_of_every_pickle_protocol_and_numpy_1_read_alike(root, protocol):
+    x, y, *_ = write_cifar100(root)
+    folder = root / "cifar-100-python"
+    batch = {"filenames": [b"a.png"], "batch_label": "training batch 1 of 1", "fine_labels": y,
+             "coarse_labels": np.asarray(y) // 5, "data": x.reshape(len(y), -1)}
+    raw = pickle.dumps(batch, protocol=protocol)
+    if protocol in (0, 2):  # as NumPy 1 (the official files) names the array reconstructor
+        raw = raw.replace(b"numpy._core.multiarray", b"numpy.core.multiarray")
+    (folder / "train").write_bytes(raw)
+    tr = build_dataset("cifar100", root=root, augment=False)
+    assert tr.targets.tolist() == y and torch.equal(tr.base.x, torch.from_numpy(x))
+
+
+class _MakesADirectory:
+    """A crafted batch entry: unpickling it with plain `pickle.load` creates `path`."""
+
+    def __init__(self, path: Path):
+        self.path = path
+
+    def __reduce__(self):
+        import os
+
+        return os.mkdir, (str(self.path),)
+
+
+@pytest.mark.parametrize("case", ["code", "list", "no labels", "data not an array", "truncated", "meta names"])
+def test_crafted_or_malformed_cifar_batch_is_one_line_exit_2_and_runs_nothing(root, tmp_path, msda, db_path, case):
+    x, y, *_ = write_cifar10(root)
+    batch = root / "cifar-10-batches-py" / "data_batch_1"
+    made = tmp_path / "made-by-the-batch"
+    payload = {
+        "code": {"labels": y[:4], "data": _MakesADirectory(made)},
+        "list": [x[:4].reshape(4, -1), y[:4]],
+        "no labels": {"data": x[:4].reshape(4, -1), "fine_labels": y[:4]},
+        "data not an array": {"data": {"pixels": 1}, "labels": y[:4]},
+    }.get(case)
+    if case == "code":  # the payload works: torchvision's plain pickle.load would have run it
+        proof = tmp_path / "proof"
+        pickle.loads(pickle.dumps({"data": _MakesADirectory(proof)}, protocol=2))
+        assert proof.is_dir()
+    if payload is not None:
+        write_pickle(batch, payload)
+    elif case == "truncated":
+        batch.write_bytes(batch.read_bytes()[:300])
+    else:
+        write_pickle(root / "cifar-10-batches-py" / "batches.meta", {"label_names": "airplane"})
+    r = msda("train", "--recipe", "cifar10-vanilla", "--data-dir", root, "--epochs", "1")
+    lines = r.stderr.strip().splitlines()
+    assert r.code == 2 and len(lines) == 1 and "Traceback" not in r.stderr, r.stderr
+    assert "cifar10" in lines[0] and ("batches.meta" if case == "meta names" else "data_batch_1") in lines[0]
+    if case == "code":
+        assert "posix.mkdir" in lines[0] and "refused" in lines[0]
+    assert not made.exists()
+    assert not db_path.exists() or query(db_path, "SELECT count(*) FROM run") == [(0,)]
 
 
 # ----- SVHN, MNIST ---------------------------------------------------------------------

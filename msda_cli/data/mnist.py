@@ -1,10 +1,11 @@
-"""MNIST and Fashion-MNIST from the raw idx files, through torchvision's readers.
+"""MNIST and Fashion-MNIST from the raw idx files, read by torchvision's `MNIST`/`FashionMNIST`.
 
 On disk (torchvision's layout, the official files un-gzipped):
   <root>/MNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
   <root>/FashionMNIST/raw/{train,t10k}-{images-idx3,labels-idx1}-ubyte
 1 channel, 28 px. Train augmentation: random crop 28 with 2 px zero padding; plus a
-horizontal flip for Fashion-MNIST (clothes), none for MNIST (digits).
+horizontal flip for Fashion-MNIST (clothes), none for MNIST (digits). Added here: the files
+expected are named in one line when missing, and `--data-dir` may point at <root>/MNIST itself.
 """
 
 from __future__ import annotations
@@ -17,7 +18,8 @@ from msda_cli.errors import MsdaError
 
 _SPECS = {
     "mnist": dict(cls="MNIST", mean=(0.1307,), std=(0.3081,), flip=False,
-                  url="https://yann.lecun.com/exdb/mnist/ (or a mirror such as https://ossci-datasets.s3.amazonaws.com/mnist/)"),
+                  url="https://yann.lecun.com/exdb/mnist/ "
+                      "(or a mirror such as https://ossci-datasets.s3.amazonaws.com/mnist/)"),
     "fashion-mnist": dict(cls="FashionMNIST", mean=(0.2860,), std=(0.3530,), flip=True,
                           url="https://github.com/zalandoresearch/fashion-mnist"),
 }

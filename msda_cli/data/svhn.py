@@ -2,8 +2,11 @@
 
 On disk (torchvision's layout): <root>/train_32x32.mat, <root>/test_32x32.mat and, with
 `extra=True`, <root>/extra_32x32.mat (added to the training split). Each holds `X`
-(32x32x3xN uint8) and `y` (N x 1, digit 0 stored as 10). Read here with scipy (no md5
-check); `download=True` lets torchvision fetch and verify them first.
+(32x32x3xN uint8) and `y` (N x 1, digit 0 stored as 10). Read here with scipy, as
+`torchvision.datasets.SVHN` does, but without its md5 pass over the whole file at every start
+(1.3 GB for `extra`), so any file in the real format works; with train and extra merged into one
+split, files found in <root>/svhn/ too, and a bad file named in one line. `download=True` lets
+torchvision fetch and verify them first.
 Train augmentation: random crop 32 with 4 px zero padding, no flip (digits are not
 mirror-symmetric).
 """
