@@ -30,10 +30,10 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
-from msda_cli.report import build_report, list_tables, render
 from msda_cli.config import set_dotted
+from msda_cli.report import TABLES, build_report, list_tables, render
+from msda_cli.report.frame import FINISHED, clear_prepared, prepare
 from msda_cli.report.match import as_matcher, example_value
-from msda_cli.report.pivot import _PREPARED, FINISHED, prepare
 from msda_cli.store import Store
 from msda_cli.store.tables import Metric, Run, Subset
 
@@ -54,14 +54,7 @@ ROBUST = [("fgsm", {"attack": "fgsm", "eps": 8, "mode": "white-box"}),
 
 def table_cells() -> list[dict]:
     """Every paper-table cell's run filter (so the big store fills every table)."""
-    out = []
-    for spec in list_tables():
-        for rh in spec.rows:
-            for ch in spec.cols:
-                if ch.derived:
-                    continue
-                out.append(spec.cell_filter(rh, ch))
-    return out
+    return [cell.run_filter for spec in list_tables() for cell in spec.cells()]
 
 
 def make_store(path: Path, n_runs: int, n_metrics: int, seed: int = 0) -> Store:
@@ -137,40 +130,36 @@ def dig(cfg: dict, dotted: str):
 def naive_table(records: list[dict], subset_info: dict, spec) -> dict:
     """{(row label, col label): (mean, std, n)}: every cell scans every row of the frame."""
     out = {}
-    for rh in spec.rows:
-        for ch in spec.cols:
-            if ch.derived:
+    for cell in spec.cells():
+        ms, where = cell.metric, cell.run_filter
+        latest: dict[str, tuple] = {}
+        for rec in records:
+            if rec["metric"] != ms.name or (ms.kind and rec["kind"] != ms.kind) or rec["status"] != FINISHED:
                 continue
-            ms = ch.metric or rh.metric or spec.metric
-            where = spec.cell_filter(rh, ch)
-            latest: dict[str, tuple] = {}
-            for rec in records:
-                if rec["metric"] != ms.name or (ms.kind and rec["kind"] != ms.kind) or rec["status"] != FINISHED:
-                    continue
-                cfg = json.loads(rec["config"])
-                ok = True
-                for key, value in where.items():
-                    if key in ("dataset", "arch", "method", "seed", "subset_id"):
-                        got = rec[key]
-                    elif key.startswith("subset."):
-                        got = subset_info.get(rec["subset_id"], {}).get(key[7:])
-                    else:
-                        got = dig(cfg, key)
-                    if not as_matcher(value).test(got):
-                        ok = False
-                        break
-                if not ok:
-                    continue
-                params = json.loads(rec["params"] or "{}")
-                if not all(as_matcher(v).test(params.get(k)) for k, v in ms.params.items()):
-                    continue
-                prev = latest.get(rec["run_id"])
-                if prev is None or rec["metric_at"] >= prev[0]:
-                    latest[rec["run_id"]] = (rec["metric_at"], rec["value"])
-            vals = [100.0 - v if ms.transform == "error" else v for _, v in latest.values()]
-            if vals:
-                out[(rh.path, ch.label)] = (statistics.fmean(vals), statistics.stdev(vals) if len(vals) > 1 else None,
-                                            len(vals))
+            cfg = json.loads(rec["config"])
+            ok = True
+            for key, value in where.items():
+                if key in ("dataset", "arch", "method", "seed", "subset_id"):
+                    got = rec[key]
+                elif key.startswith("subset."):
+                    got = subset_info.get(rec["subset_id"], {}).get(key[7:])
+                else:
+                    got = dig(cfg, key)
+                if not as_matcher(value).test(got):
+                    ok = False
+                    break
+            if not ok:
+                continue
+            params = json.loads(rec["params"] or "{}")
+            if not all(as_matcher(v).test(params.get(k)) for k, v in ms.params.items()):
+                continue
+            prev = latest.get(rec["run_id"])
+            if prev is None or rec["metric_at"] >= prev[0]:
+                latest[rec["run_id"]] = (rec["metric_at"], rec["value"])
+        vals = [100.0 - v if ms.transform == "error" else v for _, v in latest.values()]
+        if vals:
+            out[(cell.row.path, cell.col.label)] = (statistics.fmean(vals),
+                                                  statistics.stdev(vals) if len(vals) > 1 else None, len(vals))
     return out
 
 
@@ -192,7 +181,8 @@ def main() -> None:
     with store.engine.connect() as con:
         n_runs = con.exec_driver_sql("SELECT count(*) FROM run").scalar()
         n_metrics = con.exec_driver_sql("SELECT count(*) FROM metric").scalar()
-    print(f"store: {n_runs} runs, {n_metrics} metric rows, written in {t_make:.2f} s ({path.stat().st_size / 1e6:.0f} MB)")
+    print(f"store: {n_runs} runs, {n_metrics} metric rows, written in {t_make:.2f} s "
+          f"({path.stat().st_size / 1e6:.0f} MB)")
 
     t = time.perf_counter()
     frame = store.final_metrics_frame()
@@ -235,13 +225,12 @@ def main() -> None:
     print("\nbaseline `naive per-cell loop` vs ours (build only, same cells; the naive loop gets the rows as "
           "dicts for free):")
     ratios = []
-    from msda_cli.report.specs import TABLES
     for tid in args.baseline_tables.split(","):
         spec = TABLES[tid]
         t = time.perf_counter()
         naive = naive_table(records, subset_info, spec)
         t_naive = time.perf_counter() - t
-        _PREPARED.clear()  # cold: ours re-parses every config too, as one `msda report --table` call does
+        clear_prepared()  # cold: ours re-parses every config too, as one `msda report --table` call does
         t = time.perf_counter()
         rep = build_report(frame, table=tid, subsets=subsets)
         t_ours = time.perf_counter() - t

@@ -5,6 +5,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import re
 import time
 
 import numpy as np
@@ -12,7 +13,7 @@ import pytest
 
 from msda_cli.errors import MsdaError
 from msda_cli.report import build_report, list_tables, render, render_rich
-from msda_cli.report.pivot import lookup_paper, parse_paper_value
+from msda_cli.report.paper import lookup_paper, parse_paper_value
 from msda_cli.store import Store
 
 
@@ -54,10 +55,10 @@ def db(tmp_path_factory):
     # MixupE's protocol (200 epochs, lr 0.1): not a run of the unified-analysis Table 2
     ids["P"] = _run(store, "vanilla", "preactresnet50", 0, {"eval": [("top1", 70.0)]}, epochs=200, lr=0.1)
     # training times for DCutMix Table 2's time ratio (CIFAR-100, PreActResNet18)
-    ids["V0"] = _run(store, "vanilla", "preactresnet18", 0, {"eval": [("top1", 76.0)], "train": [("train_time_s", 100.0)]})
-    ids["V1"] = _run(store, "vanilla", "preactresnet18", 1, {"eval": [("top1", 77.0)], "train": [("train_time_s", 120.0)]})
-    ids["M0"] = _run(store, "mixup", "preactresnet18", 0, {"eval": [("top1", 78.0)], "train": [("train_time_s", 99.0)]})
-    ids["M1"] = _run(store, "mixup", "preactresnet18", 1, {"eval": [("top1", 79.0)], "train": [("train_time_s", 143.0)]})
+    for key, method, seed, top1, seconds in (("V0", "vanilla", 0, 76.0, 100.0), ("V1", "vanilla", 1, 77.0, 120.0),
+                                             ("M0", "mixup", 0, 78.0, 99.0), ("M1", "mixup", 1, 79.0, 143.0)):
+        metrics = {"eval": [("top1", top1)], "train": [("train_time_s", seconds)]}
+        ids[key] = _run(store, method, "preactresnet18", seed, metrics)
     # data subsets (DCutMix Figure 5a): runs trained on subsets of a source run
     src = ids["V0"]
     for measure, ratio, errs in (("cv", 0.05, (40.0, 42.0)), ("random", 0.05, (46.0,)), ("cv", 0.1, (30.0,))):
@@ -159,18 +160,23 @@ def test_subset_table_rows_are_measures_cols_ratios(db):
 ADHOC_MD = """\
 **Top-1 accuracy (%) by method and architecture**
 
-| Method | RN56 | WRN28-2 |
-| :-- | --: | --: |
-| Vanilla | 74.17 ± 1.26 (n=3) | – |
-| Mixup | 74.25 ± 0.35 (n=2) | – |
-| CutMix | – | 75.00 |
-| HMix | **83.00 ± 9.90 (n=2)** | – |
+| Method   |                   RN56 |   WRN28-2 |
+|:---------|-----------------------:|----------:|
+| Vanilla  |     74.17 ± 1.26 (n=3) |         – |
+| Mixup    |     74.25 ± 0.35 (n=2) |         – |
+| CutMix   |                      – |     75.00 |
+| HMix     | **83.00 ± 9.90 (n=2)** |         – |
 
 Cells: mean ± sample standard deviation over seeds (ddof = 1); one seed shows the value alone; \
 n = 1–3 seeds per cell. Bold: best per column (higher is better). 2 unfinished run(s) \
 (running/failed/interrupted) left out; --include-unfinished counts them. Filter: dataset=cifar100, \
 arch={resnet56, wrn28-2}.
 """
+
+
+def _squeezed(text: str) -> str:
+    """Markdown with the padding of its pipe tables collapsed to one space."""
+    return re.sub(r" {2,}", " ", text)
 
 
 def _adhoc(frame, **kw):
@@ -225,7 +231,7 @@ def test_paper_values_shown_with_difference(frame):
     rep = build_report(frame, table="2", paper=True)
     van = rep.cell("Vanilla (no MSDA)", "RN56")
     assert van.paper == 73.23 and van.diff == pytest.approx(np.mean([73.0, 74.0, 75.5]) - 73.23)
-    md = render(rep, "markdown")
+    md = _squeezed(render(rep, "markdown"))
     assert "| Vanilla (no MSDA) | 74.17 ± 1.26 (n=3) (paper 73.23; +0.94) | – (paper 73.50) |" in md
     assert "| PuzzleMix | – | – (paper 76.51) |" in md  # RN56 has no published PuzzleMix value
     assert "published value" in rep.caption
@@ -285,17 +291,17 @@ def test_render_unknown_format(frame):
 
 
 def test_no_matching_run_renders_empty_table_with_hint(frame, monkeypatch):
-    from msda_cli.report import pivot
+    from msda_cli.report import paper
 
-    monkeypatch.setattr(pivot, "_recipe_index", lambda: {("mixupe", "1a"): ["c10-erm", "c10-mixupe"]})
+    monkeypatch.setattr(paper, "recipe_index", lambda: {("mixupe", "1a"): ["c10-erm", "c10-mixupe"]})
     rep = build_report(frame, table="mixupe-1a")
     assert rep.empty and all(c.mean is None for row in rep.cells for c in row)
     assert ("No finished run matches this table yet; recipes for this table: c10-erm, c10-mixupe; e.g. "
             "`msda train --recipe c10-erm --arch preactresnet50,preactresnet101,wrn28-10 --seeds 0,1,2`") in rep.caption
-    monkeypatch.setattr(pivot, "_recipe_index", lambda: {})
+    monkeypatch.setattr(paper, "recipe_index", lambda: {})
     rep = build_report(frame, table="mixupe-1a")
     assert "`msda train --recipe RECIPE --method vanilla,mixup,mixupe --arch preactresnet50," in rep.caption
-    md = render(rep, "markdown")
+    md = _squeezed(render(rep, "markdown"))
     assert "| ERM | – | – | – |" in md
     rep = build_report(frame, where=["dataset=svhn"])
     assert rep.rows == [] and "No finished run matches" in render(rep, "markdown")

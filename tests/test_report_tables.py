@@ -16,10 +16,9 @@ from datetime import datetime, timezone
 import pytest
 from sqlalchemy import insert
 
-from msda_cli.report import build_report, list_tables, render, render_rich
 from msda_cli.config import set_dotted
+from msda_cli.report import TABLES, build_report, list_tables, render, render_rich
 from msda_cli.report.match import example_value
-from msda_cli.report.specs import TABLES
 from msda_cli.store import Store
 from msda_cli.store.tables import Metric, Run, Subset
 
@@ -74,17 +73,12 @@ def fill_table(f: Filler, spec) -> tuple[list[str], dict]:
                 k += 1
         return ids, expected
     raw = 10.0
-    for rh in spec.rows:
-        for ch in spec.cols:
-            if ch.derived:
-                continue
-            metric = ch.metric or rh.metric or spec.metric
-            where = spec.cell_filter(rh, ch)
-            for seed in (0, 1):
-                ids.append(f.run(where, metric, raw + seed, seed, spec.id))
-            mean = raw + 0.5
-            expected[(rh.path, ch.label)] = 100.0 - mean if metric.transform == "error" else mean
-            raw += 2.0
+    for cell in spec.cells():
+        for seed in (0, 1):
+            ids.append(f.run(cell.run_filter, cell.metric, raw + seed, seed, spec.id))
+        mean = raw + 0.5
+        expected[(cell.row.path, cell.col.label)] = 100.0 - mean if cell.metric.transform == "error" else mean
+        raw += 2.0
     return ids, expected
 
 
@@ -130,10 +124,12 @@ def test_every_table_renders_in_every_format(populated, table_id):
     n_rows, n_cols = len(rep.rows), len(rep.columns)
     md = render(rep, "markdown").splitlines()
     assert md[0] == f"**{rep.title}**"
-    assert sum(1 for line in md if line.startswith("| ")) == n_rows + 2
-    assert all(line.count(" | ") >= n_cols for line in md if line.startswith("| "))
+    table = [line for line in md if line.startswith("|")]  # header, alignment, rows
+    assert len(table) == n_rows + 2 and set(table[1]) <= set("|:-")
+    assert all(line.count(" | ") >= n_cols for line in table[:1] + table[2:])
     tex = render(rep, "latex").splitlines()
-    assert [r"\toprule", r"\midrule", r"\bottomrule"] == [x for x in tex if x in (r"\toprule", r"\midrule", r"\bottomrule")]
+    rules = [r"\toprule", r"\midrule", r"\bottomrule"]
+    assert [x for x in tex if x in rules] == rules
     assert sum(1 for line in tex if line.endswith(r"\\")) == n_rows + 1
     rows = list(csv.DictReader(io.StringIO(render(rep, "csv"))))
     assert len(rows) == n_rows * n_cols
@@ -158,7 +154,7 @@ def test_manifold_mixup_cells_leave_out_runs_stored_before_layers_existed(tmp_pa
     spec = next(s for s in list_tables() if s.id == "dcutmix-1")
     row = next(h for h in spec.rows if h.label == "Manifold Mixup")
     col = spec.cols[0]
-    where = spec.cell_filter(row, col)
+    where = spec.cell(row, col).run_filter
     f = Filler()
     for seed in (0, 1):
         f.run(where, spec.metric, 10.0 + seed, seed, "mm")

@@ -296,7 +296,7 @@ def test_end_to_end_train_subsample_train_report(msda, db_path, monkeypatch):
     assert r.code == 0, r.stderr
     assert "CV (high)" in r.stdout and "Random" in r.stdout
 
-    from msda_cli.report.specs import TABLES
+    from msda_cli.report import TABLES
 
     if "dcutmix-fig5a" in TABLES:  # the paper table is CIFAR-100 only: stand the digits runs in for it
         con = sqlite3.connect(db_path)

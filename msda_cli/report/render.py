@@ -1,9 +1,10 @@
-"""Rendering a Report: rich (terminal), markdown, LaTeX (booktabs), CSV and JSON.
+"""Rendering a Report: rich (terminal), Markdown, LaTeX (booktabs), CSV and JSON.
 
 Display formats show `mean ± std` (the value alone for one seed), the best cell of each
 comparison group in bold, `–` for missing cells, and with `--paper` the published value and
-our difference beside each cell. CSV and JSON are long-format, one record per cell, with
-mean, std, n and the published value as separate fields.
+our difference beside each cell; the table itself is written by msda_cli.render. CSV and JSON
+are long-format, one record per cell, with mean, std, n and the published value as separate
+fields.
 """
 
 from __future__ import annotations
@@ -14,10 +15,10 @@ import json
 import math
 
 from msda_cli.errors import MsdaError
-from msda_cli.render import FORMATS, latex_escape  # noqa: F401  (FORMATS re-exported)
-from msda_cli.report.pivot import Cell, Report
+from msda_cli.render import FORMATS, MISSING, TextCell, TextTable, rich_to_text, to_latex, to_markdown, to_rich
+from msda_cli.report.results import Cell, Report
 
-MISSING = "–"
+__all__ = ["FORMATS", "records", "render", "render_rich", "report_table"]
 
 
 # ----- cell text ------------------------------------------------------------------------
@@ -50,12 +51,7 @@ def extra_text(cell: Cell, report: Report) -> str:
     return " ".join(parts)
 
 
-def _varying_n(report: Report) -> bool:
-    counts = set(report.seed_counts)
-    return len(counts) > 1
-
-
-def _row_label_cells(report: Report) -> list[list[str]]:
+def _row_labels(report: Report) -> list[list[str]]:
     """Row labels per level; a repeated outer label is printed once per group."""
     out, prev = [], None
     for path in report.rows:
@@ -67,56 +63,19 @@ def _row_label_cells(report: Report) -> list[list[str]]:
     return out
 
 
-# ----- markdown ---------------------------------------------------------------------------
-def to_markdown(report: Report) -> str:
-    show_n = _varying_n(report)
-    header = [*report.row_names, *report.columns]
-    align = [":--"] * len(report.row_names) + ["--:"] * len(report.columns)
-    lines = [f"**{_md_escape(report.title)}**", "",
-             "| " + " | ".join(_md_escape(h) for h in header) + " |", "| " + " | ".join(align) + " |"]
-    for labels, row in zip(_row_label_cells(report), report.cells):
-        texts = []
-        for cell in row:
-            t = value_text(cell, report.decimals, show_n)
-            if cell.best:
-                t = f"**{t}**"
-            extra = extra_text(cell, report)
-            texts.append(_md_escape(f"{t} {extra}".strip()))
-        lines.append("| " + " | ".join([*(_md_escape(x) for x in labels), *texts]) + " |")
-    lines += ["", _md_escape(report.caption)]
-    return "\n".join(lines) + "\n"
-
-
-def _md_escape(s: str) -> str:
-    return s.replace("|", "\\|")
-
-
-# ----- LaTeX ------------------------------------------------------------------------------
-def to_latex(report: Report) -> str:
-    show_n = _varying_n(report)
-    ncols = len(report.row_names) + len(report.columns)
-    spec = "l" * len(report.row_names) + "r" * len(report.columns)
-    label = f"tab:msda-{report.table_id}" if report.table_id else "tab:msda-pivot"
-    lines = [
-        r"\begin{table}[t]", r"\centering",
-        r"\caption{" + latex_escape(f"{report.title}. {report.caption}".strip()) + "}",
-        r"\label{" + label + "}",
-        r"\begin{tabular}{" + spec + "}", r"\toprule",
-        " & ".join(latex_escape(h) for h in [*report.row_names, *report.columns]) + r" \\", r"\midrule",
-    ]
-    for labels, row in zip(_row_label_cells(report), report.cells):
-        texts = []
-        for cell in row:
-            t = latex_escape(value_text(cell, report.decimals, show_n))
-            if cell.best:
-                t = r"\textbf{" + t + "}"
-            extra = extra_text(cell, report)
-            texts.append(f"{t} {latex_escape(extra)}".strip())
-        lines.append(" & ".join([*(latex_escape(x) for x in labels), *texts]) + r" \\")
-    if not report.rows:
-        lines.append(r"\multicolumn{" + str(ncols) + "}{c}{" + latex_escape(MISSING) + r"} \\")
-    lines += [r"\bottomrule", r"\end{tabular}", r"\end{table}"]
-    return "\n".join(lines) + "\n"
+def report_table(report: Report) -> TextTable:
+    """The report as a table of text: row labels, then one `mean ± std` cell per column."""
+    show_n = len(set(report.seed_counts)) > 1
+    rows = []
+    for labels, line in zip(_row_labels(report), report.cells):
+        rows.append([TextCell(x) for x in labels] + [
+            TextCell(value_text(c, report.decimals, show_n), bold=c.best, aside=extra_text(c, report)) for c in line])
+    return TextTable(
+        headers=[*report.row_names, *report.columns], rows=rows,
+        align="l" * len(report.row_names) + "r" * len(report.columns), title=report.title, caption=report.caption,
+        label=f"tab:msda-{report.table_id}" if report.table_id else "tab:msda-pivot",
+        label_columns=len(report.row_names),
+    )
 
 
 # ----- CSV / JSON ------------------------------------------------------------------------
@@ -163,52 +122,23 @@ def to_json(report: Report) -> str:
     return json.dumps(doc, indent=2, ensure_ascii=False) + "\n"
 
 
-# ----- rich ---------------------------------------------------------------------------
+# ----- entry points ------------------------------------------------------------------------
 def render_rich(report: Report):
-    """For the terminal: a rich Group of the title, the Table (bold best cells) and the caption,
-    title and caption at full console width (a Table's own would wrap to the table's width)."""
-    from rich.console import Group
-    from rich.table import Table
-    from rich.text import Text
-
-    show_n = _varying_n(report)
-    table = Table()
-    for name in report.row_names:
-        table.add_column(name, justify="left", no_wrap=True)
-    for col in report.columns:
-        table.add_column(col, justify="right")
-    for labels, row in zip(_row_label_cells(report), report.cells):
-        texts = []
-        for cell in row:
-            t = Text(value_text(cell, report.decimals, show_n), style="bold" if cell.best else "")
-            extra = extra_text(cell, report)
-            if extra:
-                t.append(" " + extra, style="dim")
-            texts.append(t)
-        table.add_row(*labels, *texts)
-    return Group(Text(report.title, style="bold italic"), table, Text(report.caption, style="dim"))
-
-
-def to_text(report: Report, width: int = 160) -> str:
-    """The rich table as plain text (no colour), e.g. for tests or logs."""
-    from rich.console import Console
-
-    console = Console(file=io.StringIO(), width=width, color_system=None, force_terminal=False)
-    console.print(render_rich(report))
-    return console.file.getvalue()
+    """For the terminal: a rich Group of the title, the Table (bold best cells) and the caption."""
+    return to_rich(report_table(report))
 
 
 def render(report: Report, fmt: str) -> str:
     """markdown | latex | csv | json (| rich: the terminal table as plain text)."""
     fmt = (fmt or "").lower()
     if fmt in ("markdown", "md"):
-        return to_markdown(report)
+        return to_markdown(report_table(report))
     if fmt in ("latex", "tex"):
-        return to_latex(report)
+        return to_latex(report_table(report))
     if fmt == "csv":
         return to_csv(report)
     if fmt == "json":
         return to_json(report)
     if fmt == "rich":
-        return to_text(report)
+        return rich_to_text(render_rich(report))
     raise MsdaError(f"unknown report format {fmt!r}; choose from: {', '.join(FORMATS)}")

@@ -1,0 +1,283 @@
+"""From the store's frame and a table declaration to a Report: filter runs, aggregate cells, compare.
+
+Each cell's runs are those passing its `CellSpec` filter (`TableSpec.cell`), the user's
+`--where`, and (unless asked otherwise) finished; a cell is the mean ± sample std of one value
+per run. Then come ratio-to-a-column cells, difference columns, published values, the bold
+best cells and the caption.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+from typing import Iterable
+
+import numpy as np
+
+from msda_cli.errors import MsdaError
+from msda_cli.report.adhoc import pivot_spec
+from msda_cli.report.caption import caption, empty_hint
+from msda_cli.report.filters import check_keys, parse_where, split_params
+from msda_cli.report.frame import FINISHED, Prepared, prepare
+from msda_cli.report.labels import ordered, value_label
+from msda_cli.report.match import Eq, Match, OneOf, as_matcher, is_missing
+from msda_cli.report.paper import lookup_paper
+from msda_cli.report.results import Cell, Report
+from msda_cli.report.spec import Header, TableSpec
+from msda_cli.report.tables import TABLES
+
+
+def build_report(frame, table: str | None = None, rows: str = "method", cols: str = "arch",
+                 metric: str | None = None, where: Iterable[str] = (), paper: bool = False,
+                 include_unfinished: bool = False, show_runs: bool = False, subsets=None) -> Report:
+    """A paper table (`table` = an id of `list_tables()`) or an ad-hoc pivot (`rows` x `cols` of `metric`).
+
+    frame: `Store.final_metrics_frame()` (or a Store: it then loads the frame and the subsets).
+    rows/cols: run columns (method, arch, dataset, seed, recipe ...), dotted config keys
+    (`mixer.alpha`), `subset.measure`, `subset.ratio`; comma-separated for several. metric:
+    ad-hoc default `top1`; also `error`, `top5_error`, any stored metric name (`kind:name` to
+    pick a kind); for a paper table, one of its metric options (dcutmix-2: `time_ratio`), None
+    for its default. where: `key=value` (`key=a,b`, `key!=value`, `params.eps=8` for metric
+    settings). Only finished runs count unless include_unfinished. subsets:
+    `Store.list_subsets()` (needed for subset.* keys). Raises MsdaError on an unknown table,
+    metric or key, or bad --where syntax.
+    """
+    if hasattr(frame, "final_metrics_frame"):  # a Store
+        store = frame
+        frame = store.final_metrics_frame()
+        if subsets is None:
+            subsets = store.list_subsets()
+    prep = prepare(frame, subsets)
+    user = parse_where(where)
+    if table is None:
+        spec = pivot_spec(prep, rows, cols, metric, where=user)
+        return build_table(prep, spec, None, user, paper, include_unfinished, show_runs, adhoc=True)
+    spec = TABLES.get(str(table))
+    if spec is None:
+        raise MsdaError(f"unknown table {table!r}; valid ids: {', '.join(TABLES)}")
+    check_keys(prep, user, "--where", known=spec.filter_keys())
+    return build_table(prep, spec, metric, user, paper, include_unfinished, show_runs)
+
+
+@dataclass
+class LeftOut:
+    """Runs that matched a cell but do not count in it, for the caption."""
+
+    unfinished: set[int] = field(default_factory=set)
+    other_protocol: set[int] = field(default_factory=set)
+    multi_setting: set[str] = field(default_factory=set)  # metrics some run has under several settings
+
+
+def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[str, Match], paper: bool,
+                include_unfinished: bool, show_runs: bool, adhoc: bool = False) -> Report:
+    spec, values_table = (spec, spec.paper_table) if adhoc else _with_metric(spec, metric)
+    user_runs, user_params = split_params(user)
+    finished = prep.columns["status"].to_numpy(dtype=object) == FINISHED
+    counted = np.ones(prep.n_runs, dtype=bool) if include_unfinished else finished
+    protocol = {k: v for k, v in spec.protocol.items() if k not in user_runs}
+    user_mask = prep.run_mask(user_runs)
+    left_out = LeftOut()
+    if spec.dynamic_rows or spec.dynamic_cols:
+        spec = _with_dynamic_headers(prep, spec, user_mask, protocol, user_params, counted, finished, left_out)
+
+    cells, raw = [], {}
+    for i, rh in enumerate(spec.rows):
+        line = []
+        for j, ch in enumerate(spec.cols):
+            if ch.derived:
+                line.append(Cell(derived=True))
+                continue
+            cs = spec.cell(rh, ch)
+            values, counts, n_multi = prep.per_run_values(cs.metric, user_params)
+            mask = prep.run_mask(cs.where) & user_mask & ~np.isnan(values)
+            in_protocol = prep.run_mask({k: v for k, v in cs.protocol.items() if k not in user_runs})
+            left_out.other_protocol.update(np.flatnonzero(mask & counted & ~in_protocol).tolist())
+            mask &= in_protocol
+            left_out.unfinished.update(np.flatnonzero(mask & ~counted).tolist())
+            idx = np.flatnonzero(mask & counted)
+            if n_multi and (counts[idx] > 1).any():
+                left_out.multi_setting.add(cs.metric.name)
+            raw[(i, j)] = values[idx]
+            line.append(_cell(values[idx], [str(prep.run_ids[k]) for k in idx]))
+        cells.append(line)
+
+    notes = []
+    if spec.metric.ratio_to_col and _ratio_to_column(cells, raw, spec):
+        notes.append(f"Cells whose row has no {spec.metric.ratio_to_col} run have no ratio.")
+    _difference_columns(cells, spec.cols)
+    has_paper = bool(spec.paper_key) and _published_values(cells, spec, values_table)
+    _mark_best(cells, spec, spec.metric.lower_is_better)
+    empty = not any(c.n for row in cells for c in row)
+    notes += _notes(spec, protocol, left_out, user, include_unfinished, paper and not has_paper, adhoc)
+    if empty:
+        notes.insert(0, empty_hint(spec, adhoc))
+
+    row_names, row_paths = _row_layout(spec)
+    report = Report(
+        title=spec.caption if adhoc else spec.title, caption="", row_names=row_names, rows=row_paths,
+        columns=[c.label for c in spec.cols], cells=cells, lower_is_better=spec.metric.lower_is_better,
+        best_per=spec.best, metric=spec.metric.label or spec.metric.name, table_id=spec.id or None,
+        paper=spec.paper if spec.paper_key else None, show_paper=paper and has_paper, show_runs=show_runs,
+        decimals=spec.decimals, empty=empty, notes=notes,
+    )
+    report.caption = caption(report, spec, adhoc)
+    return report
+
+
+def _with_metric(spec: TableSpec, metric: str | None) -> tuple[TableSpec, str]:
+    """The table with `--metric` chosen among its options, and the published-values table to compare with."""
+    if metric is None or metric == spec.metric.option_name:
+        return spec, spec.paper_table
+    if metric in spec.metrics:
+        return replace(spec, metric=spec.metrics[metric]), f"{spec.paper_table}:{metric}"
+    options = [spec.metric.option_name, *spec.metrics]
+    raise MsdaError(f"table {spec.id} has no metric {metric!r}; choose from: {', '.join(options)}")
+
+
+def _with_dynamic_headers(prep: Prepared, spec: TableSpec, user_mask: np.ndarray, protocol: dict,
+                          user_params: dict[str, Match], counted: np.ndarray, finished: np.ndarray,
+                          left_out: LeftOut) -> TableSpec:
+    """Rows/columns made from the distinct values among the runs that have the metric."""
+    values, _, _ = prep.per_run_values(spec.metric, user_params)
+    base = prep.run_mask(spec.where) & user_mask & prep.run_mask(protocol) & ~np.isnan(values)
+    candidates = base & counted
+    # unfinished runs that would have made a header of their own
+    left_out.unfinished.update(np.flatnonzero(base & ~finished).tolist())
+    rows = dynamic_headers(prep, spec.dynamic_rows.split(","), candidates) if spec.dynamic_rows else spec.rows
+    cols = dynamic_headers(prep, spec.dynamic_cols.split(","), candidates) if spec.dynamic_cols else spec.cols
+    return replace(spec, rows=tuple(rows), cols=tuple(cols))
+
+
+def dynamic_headers(prep: Prepared, keys: list[str], candidates: np.ndarray) -> list[Header]:
+    """One header per distinct (combination of) value(s) of `keys` among candidate runs."""
+    if not candidates.any():
+        return []
+    cols = []
+    for key in keys:
+        col = prep.column(key)
+        cols.append(col.to_numpy(dtype=object)[candidates] if col is not None else np.full(candidates.sum(), None))
+    combos: dict[tuple, None] = {}
+    for combo in zip(*[[None if is_missing(v) else v for v in c] for c in cols]):
+        combos.setdefault(combo, None)
+    combos_in_order = list(combos)  # by each key's display order, outermost first
+    for i in reversed(range(len(keys))):
+        rank = {v: r for r, v in enumerate(ordered(keys[i], list(dict.fromkeys(c[i] for c in combos_in_order))))}
+        combos_in_order.sort(key=lambda c: rank[c[i]])
+    headers = []
+    for combo in combos_in_order:
+        where = {k: (Eq(v) if v is not None else OneOf(None)) for k, v in zip(keys, combo)}
+        labels = [value_label(k, v) for k, v in zip(keys, combo)]
+        group = " / ".join(labels[:-1]) if len(labels) > 1 else None
+        headers.append(Header(labels[-1], where, group=group))
+    return headers
+
+
+def _cell(values: np.ndarray, run_ids: list[str]) -> Cell:
+    n = len(values)
+    if n == 0:
+        return Cell()
+    mean = float(np.mean(values))
+    std = float(np.std(values, ddof=1)) if n > 1 else None
+    return Cell(mean=mean, std=std, n=n, run_ids=run_ids)
+
+
+def _ratio_to_column(cells: list[list[Cell]], raw: dict, spec: TableSpec) -> bool:
+    """Each run's value / the mean of its row's reference cell (training-time ratio); True if a row had none."""
+    ref_j = [c.label for c in spec.cols].index(spec.metric.ratio_to_col)
+    dropped = False
+    for i in range(len(spec.rows)):
+        ref = raw.get((i, ref_j))
+        ref_mean = float(np.mean(ref)) if ref is not None and len(ref) else None
+        for j in range(len(spec.cols)):
+            if (i, j) not in raw or not len(raw[(i, j)]):
+                continue
+            if ref_mean is None:
+                cells[i][j], dropped = Cell(), True
+            else:
+                cells[i][j] = _cell(raw[(i, j)] / ref_mean, cells[i][j].run_ids)
+    return dropped
+
+
+def _difference_columns(cells: list[list[Cell]], cols: tuple[Header, ...]) -> None:
+    labels = [c.label for c in cols]
+    for j, ch in enumerate(cols):
+        if not ch.derived:
+            continue
+        a, b = (labels.index(x) for x in ch.derived)
+        for row in cells:
+            if row[a].mean is not None and row[b].mean is not None:
+                row[j].mean = row[a].mean - row[b].mean
+
+
+def _published_values(cells: list[list[Cell]], spec: TableSpec, values_table: str) -> bool:
+    """Set each cell's published value and our difference to it; True if the table has any."""
+    found = False
+    for i, rh in enumerate(spec.rows):
+        for j, ch in enumerate(spec.cols):
+            p, ps = lookup_paper(spec.paper_key, values_table, rh.paper_path, ch.paper or ch.label)
+            c = cells[i][j]
+            c.paper, c.paper_std = p, ps
+            found |= p is not None
+            if p is not None and c.mean is not None:
+                c.diff = c.mean - p
+    return found
+
+
+def _mark_best(cells: list[list[Cell]], spec: TableSpec, lower: bool) -> None:
+    """Bold the best cell of each column (within a row group) or row, compared as printed."""
+    if not spec.best:
+        return
+    groups: dict[tuple, list[tuple[int, int]]] = {}
+    for i, rh in enumerate(spec.rows):
+        for j in range(len(spec.cols)):
+            c = cells[i][j]
+            if c.derived or c.mean is None:
+                continue
+            key = ("col", j, rh.group) if spec.best == "column" else ("row", i)
+            groups.setdefault(key, []).append((i, j))
+    for members in groups.values():
+        if len(members) < 2:
+            continue
+        shown = [round(cells[i][j].mean, spec.decimals) for i, j in members]
+        target = min(shown) if lower else max(shown)
+        for (i, j), v in zip(members, shown):
+            cells[i][j].best = v == target
+
+
+def _row_layout(spec: TableSpec) -> tuple[list[str], list[tuple[str, ...]]]:
+    """Row-label column names and every row's label path, padded to the same depth."""
+    paths = [h.path for h in spec.rows]
+    depth = max((len(p) for p in paths), default=len(spec.row_names))
+    paths = [(("",) * (depth - len(p))) + p for p in paths]
+    if len(spec.row_names) >= depth:
+        names = list(spec.row_names[-depth:])
+    else:
+        names = [""] * (depth - len(spec.row_names)) + list(spec.row_names)
+    return names, paths
+
+
+def _notes(spec: TableSpec, protocol: dict, left_out: LeftOut, user: dict[str, Match], include_unfinished: bool,
+           paper_missing: bool, adhoc: bool) -> list[str]:
+    notes = []
+    if left_out.multi_setting:
+        notes.append(f"Some runs have {', '.join(sorted(left_out.multi_setting))} under several settings (params); "
+                     "each such run contributes the mean over its settings - narrow with --where params.KEY=VALUE.")
+    if left_out.unfinished and not include_unfinished:
+        notes.append(f"{len(left_out.unfinished)} unfinished run(s) (running/failed/interrupted) left out; "
+                     "--include-unfinished counts them.")
+    if spec.protocol:
+        shown = ", ".join(f"{k}={as_matcher(v).describe()}" for k, v in protocol.items())
+        if shown:
+            notes.append(f"Protocol: {shown} (the paper's; --where KEY=VALUE replaces it).")
+        if left_out.other_protocol:
+            notes.append(f"{len(left_out.other_protocol)} run(s) that match but were trained under another "
+                         "protocol are left out.")
+    if include_unfinished:
+        notes.append("Includes unfinished runs (running/failed/interrupted).")
+    if user:
+        notes.append("Filter: " + ", ".join(f"{k}={m.describe()}" for k, m in user.items()) + ".")
+    if paper_missing:
+        notes.append("No published values for this table." if not adhoc else
+                     "--paper applies to paper tables (--table ID); an ad-hoc pivot has no published values.")
+    if spec.note:
+        notes.append(spec.note)
+    return notes
