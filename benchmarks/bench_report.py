@@ -30,6 +30,7 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
+from msda_cli import metric_names as names
 from msda_cli.config import set_dotted
 from msda_cli.report import TABLES, build_report, list_tables, render
 from msda_cli.report.frame import FINISHED, clear_prepared, prepare
@@ -43,13 +44,13 @@ METHODS = ["vanilla", "mixup", "cutmix", "mixup-cutmix", "hmix", "gmix", "mixupe
 ARCHS = ["resnet56", "wrn28-2", "preactresnet18", "preactresnet34", "preactresnet50", "preactresnet101",
          "wrn28-10", "wrn16-8", "resnext29-4-24", "pyramidnet110", "pyramidnet200", "resnet50"]
 DATASETS = ["cifar10", "cifar100", "svhn", "tiny-imagenet", "imagenet", "digits"]
-ROBUST = [("fgsm", {"attack": "fgsm", "eps": 8, "mode": "white-box"}),
-          ("pgd", {"attack": "pgd", "eps": 8, "steps": 10, "step_size": 2, "mode": "gray-box"}),
-          ("pgd", {"attack": "pgd", "eps": 8, "steps": 10, "step_size": 2, "mode": "black-box"}),
-          ("natural_adv_top1", {"protocol": "imagenet-a-200"}), ("ood_aupr", {"ood_set": "imagenet-o"}),
-          ("deform_top1", {"deformation": "rotate20"}), ("deform_top1", {"deformation": "shear28.6"}),
-          ("deform_top1", {"deformation": "zoomin60"}), ("deform_top1", {"deformation": "zoomout140"}),
-          ("ood_auroc", {"ood_set": "imagenet-o"})]
+ROBUST = [(names.FGSM, {"attack": "fgsm", "eps": 8, "mode": "white-box"}),
+          (names.PGD, {"attack": "pgd", "eps": 8, "steps": 10, "step_size": 2, "mode": "gray-box"}),
+          (names.PGD, {"attack": "pgd", "eps": 8, "steps": 10, "step_size": 2, "mode": "black-box"}),
+          (names.NATURAL_ADV_TOP1, {"protocol": "imagenet-a-200"}), (names.OOD_AUPR, {"ood_set": "imagenet-o"}),
+          (names.DEFORM_TOP1, {"deformation": "rotate20"}), (names.DEFORM_TOP1, {"deformation": "shear28.6"}),
+          (names.DEFORM_TOP1, {"deformation": "zoomin60"}), (names.DEFORM_TOP1, {"deformation": "zoomout140"}),
+          (names.OOD_AUROC, {"ood_set": "imagenet-o"})]
 
 
 def table_cells() -> list[dict]:
@@ -95,19 +96,19 @@ def make_store(path: Path, n_runs: int, n_metrics: int, seed: int = 0) -> Store:
                          created_at=now, host="bench", msda_version="0", subset_id=sub))
         t = now + timedelta(seconds=i)
         acc = rng.uniform(50, 95)
-        for name, value in (("top1", acc), ("top5", min(100, acc + 15)), ("nll", rng.uniform(0.5, 2)),
-                            ("ece", rng.uniform(1, 10))):
-            metrics.append(dict(run_id=rid, kind="eval", name=name, value=value, epoch=None, params="{}", created_at=t))
-        metrics.append(dict(run_id=rid, kind="train", name="train_time_s", value=rng.uniform(1e3, 1e4), epoch=None,
-                            params="{}", created_at=t))
-        metrics.append(dict(run_id=rid, kind="train", name="images_per_s", value=rng.uniform(1e3, 1e4), epoch=None,
-                            params="{}", created_at=t))
-        for e in range(epochs):
-            metrics.append(dict(run_id=rid, kind="train", name="loss", value=rng.random(), epoch=e, params="{}",
+        for name, value in ((names.TOP1, acc), (names.TOP5, min(100, acc + 15)), (names.NLL, rng.uniform(0.5, 2)),
+                            (names.ECE, rng.uniform(1, 10))):
+            metrics.append(dict(run_id=rid, kind=names.EVAL, name=name, value=value, epoch=None, params="{}",
                                 created_at=t))
+        for name in (names.TRAIN_TIME, names.IMAGES_PER_S):
+            metrics.append(dict(run_id=rid, kind=names.TRAIN, name=name, value=rng.uniform(1e3, 1e4), epoch=None,
+                                params="{}", created_at=t))
+        for e in range(epochs):
+            metrics.append(dict(run_id=rid, kind=names.TRAIN, name=names.TRAIN_LOSS, value=rng.random(), epoch=e,
+                                params="{}", created_at=t))
         if i % 5 < 2:
             for name, params in ROBUST:
-                metrics.append(dict(run_id=rid, kind="robust", name=name, value=rng.uniform(0, 60), epoch=None,
+                metrics.append(dict(run_id=rid, kind=names.ROBUST, name=name, value=rng.uniform(0, 60), epoch=None,
                                     params=json.dumps({**params, "n_examples": 1000}, sort_keys=True), created_at=t))
     with store.engine.begin() as con:
         con.execute(insert(Run.__table__), runs)
@@ -201,7 +202,7 @@ def main() -> None:
     for tid in specs:
         t0 = time.perf_counter()
         if tid == "ad-hoc":
-            rep = build_report(frame, rows="method", cols="arch", metric="top1",
+            rep = build_report(frame, rows="method", cols="arch", metric=names.TOP1,
                                where=["dataset=cifar100", "optim.lr=0.1"], subsets=subsets, paper=True)
         else:
             rep = build_report(frame, table=tid, subsets=subsets, paper=True)

@@ -19,6 +19,8 @@ from sqlalchemy import insert
 from msda_cli.config import set_dotted
 from msda_cli.report import TABLES, build_report, list_tables, render, render_rich
 from msda_cli.report.match import example_value
+from msda_cli.report.paper import paper_values
+from msda_cli.report.spec import TOP1_ERR, Header, TableSpec
 from msda_cli.store import Store
 from msda_cli.store.tables import Metric, Run, Subset
 
@@ -167,3 +169,35 @@ def test_manifold_mixup_cells_leave_out_runs_stored_before_layers_existed(tmp_pa
     rep = build_report(store.final_metrics_frame(), table="dcutmix-1", subsets=[], paper=False)
     cell = rep.cells[rep.rows.index(row.path)][rep.columns.index(col.label)]
     assert cell.n == 2 and cell.mean == pytest.approx(100.0 - 10.5)
+
+
+# columns whose paper prints no value (HMix/GMix Table 1: "as in the paper's Appendix G")
+UNPUBLISHED_COLUMNS = {"1": {"HMix", "GMix"}}
+
+
+@pytest.mark.parametrize("table_id", [t for t in TABLES if TABLES[t].rows])
+def test_published_values_name_every_row_and_column(table_id):
+    """A header renamed in its table module but not in paper_values/*.yaml (or the reverse) loses its values."""
+    spec = TABLES[table_id]
+    values = paper_values(spec.paper_key)["tables"][spec.paper_table]["values"]
+    published_cols = set()
+    for row in spec.rows:
+        node = values
+        for part in row.paper_path:
+            assert isinstance(node, dict) and part in node, (table_id, row.paper_path)
+            node = node[part]
+        published_cols |= set(node)
+    cols = {c.paper or c.label for c in spec.cols}
+    assert cols - published_cols == UNPUBLISHED_COLUMNS.get(table_id, set())
+
+
+def test_a_cell_filter_joins_table_row_column_and_cell_filters():
+    row, col = Header("DCutMix", {"method": "dcutmix"}), Header("Short", {"epochs": 30})
+    spec = TableSpec(id="t", source=None, paper_table="t", caption="c", where={"dataset": "cifar100"},
+                     rows=(row,), cols=(col, Header("Δ", derived=("Short", "Short"))), metric=TOP1_ERR,
+                     cell_where={("DCutMix", "Short"): {"mixer.k": 5}}, protocol={"epochs": 300, "optim.lr": 0.1})
+    cell = spec.cell(row, col)
+    assert cell.where == {"dataset": "cifar100", "method": "dcutmix", "epochs": 30, "mixer.k": 5}
+    assert cell.protocol == {"optim.lr": 0.1}  # a header's own key replaces the protocol's
+    assert cell.run_filter == {**cell.where, "optim.lr": 0.1} and cell.metric is TOP1_ERR
+    assert [c.col.label for c in spec.cells()] == ["Short"]  # a difference column holds no runs
