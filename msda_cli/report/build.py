@@ -113,7 +113,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
 
     row_names, row_paths = _row_layout(spec)
     report = Report(
-        title=spec.caption if adhoc else spec.title, caption="", row_names=row_names, rows=row_paths,
+        title=spec.title, caption="", row_names=row_names, rows=row_paths,
         columns=[c.label for c in spec.cols], cells=cells, lower_is_better=spec.metric.lower_is_better,
         best_per=spec.best, metric=spec.metric.label or spec.metric.name, table_id=spec.id or None,
         paper=spec.paper if spec.paper_key else None, show_paper=paper and has_paper, show_runs=show_runs,

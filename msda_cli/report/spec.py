@@ -131,6 +131,9 @@ class TableSpec:
 
     @property
     def title(self) -> str:
+        """`MixupE Table 3: ImageNet accuracy` (an ad-hoc pivot's caption is its title)."""
+        if self.source is None:
+            return self.caption
         t = self.number or self.paper_table
         kind = "Figure" if t.startswith("fig") else "Table"
         return f"{self.source.short} {kind} {t.removeprefix('fig')}: {self.caption.split('.')[0]}"
