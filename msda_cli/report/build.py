@@ -50,7 +50,7 @@ def build_report(frame, table: str | None = None, rows: str = "method", cols: st
     user = parse_where(where)
     if table is None:
         spec = pivot_spec(prep, rows, cols, metric, where=user)
-        return build_table(prep, spec, None, user, paper, include_unfinished, show_runs, adhoc=True)
+        return build_table(prep, spec, None, user, paper, include_unfinished, show_runs)
     spec = TABLES.get(str(table))
     if spec is None:
         raise MsdaError(f"unknown table {table!r}; valid ids: {', '.join(TABLES)}")
@@ -68,8 +68,9 @@ class LeftOut:
 
 
 def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[str, Match], paper: bool,
-                include_unfinished: bool, show_runs: bool, adhoc: bool = False) -> Report:
-    spec, values_table = (spec, spec.paper_table) if adhoc else _with_metric(spec, metric)
+                include_unfinished: bool, show_runs: bool) -> Report:
+    """The Report of one declaration (a paper table, or an ad-hoc pivot: `spec.source` None)."""
+    spec, values_table = _with_metric(spec, metric)
     user_runs, user_params = split_params(user)
     finished = prep.columns["status"].to_numpy(dtype=object) == FINISHED
     counted = np.ones(prep.n_runs, dtype=bool) if include_unfinished else finished
@@ -107,9 +108,9 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     has_paper = bool(spec.paper_key) and _published_values(cells, spec, values_table)
     _mark_best(cells, spec, spec.metric.lower_is_better)
     empty = not any(c.n for row in cells for c in row)
-    notes += _notes(spec, protocol, left_out, user, include_unfinished, paper and not has_paper, adhoc)
+    notes += _notes(spec, protocol, left_out, user, include_unfinished, paper and not has_paper)
     if empty:
-        notes.insert(0, empty_hint(spec, adhoc))
+        notes.insert(0, empty_hint(spec))
 
     row_names, row_paths = _row_layout(spec)
     report = Report(
@@ -119,7 +120,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
         paper=spec.paper if spec.paper_key else None, show_paper=paper and has_paper, show_runs=show_runs,
         decimals=spec.decimals, empty=empty, notes=notes,
     )
-    report.caption = caption(report, spec, adhoc)
+    report.caption = caption(report, spec)
     return report
 
 
@@ -256,7 +257,7 @@ def _row_layout(spec: TableSpec) -> tuple[list[str], list[tuple[str, ...]]]:
 
 
 def _notes(spec: TableSpec, protocol: dict, left_out: LeftOut, user: dict[str, Match], include_unfinished: bool,
-           paper_missing: bool, adhoc: bool) -> list[str]:
+           paper_missing: bool) -> list[str]:
     notes = []
     if left_out.multi_setting:
         notes.append(f"Some runs have {', '.join(sorted(left_out.multi_setting))} under several settings (params); "
@@ -276,7 +277,7 @@ def _notes(spec: TableSpec, protocol: dict, left_out: LeftOut, user: dict[str, M
     if user:
         notes.append("Filter: " + ", ".join(f"{k}={m.describe()}" for k, m in user.items()) + ".")
     if paper_missing:
-        notes.append("No published values for this table." if not adhoc else
+        notes.append("No published values for this table." if spec.source is not None else
                      "--paper applies to paper tables (--table ID); an ad-hoc pivot has no published values.")
     if spec.note:
         notes.append(spec.note)

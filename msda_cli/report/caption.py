@@ -7,9 +7,9 @@ from msda_cli.report.results import Report
 from msda_cli.report.spec import TableSpec
 
 
-def caption(report: Report, spec: TableSpec, adhoc: bool) -> str:
+def caption(report: Report, spec: TableSpec) -> str:
     parts = []
-    if not adhoc:  # the caption's first sentence is the title
+    if spec.source is not None:  # a paper table: the caption's first sentence is the title
         rest = spec.caption.split(". ", 1)[1] if ". " in spec.caption else ""
         if rest:
             parts.append(rest.rstrip(".") + ".")
@@ -28,9 +28,9 @@ def caption(report: Report, spec: TableSpec, adhoc: bool) -> str:
     return " ".join(parts)
 
 
-def empty_hint(spec: TableSpec, adhoc: bool) -> str:
+def empty_hint(spec: TableSpec) -> str:
     """How to produce the runs of a table that has none yet."""
-    if adhoc:
+    if spec.source is None:  # an ad-hoc pivot
         return ("No finished run matches; train one with `msda train --recipe NAME` "
                 "(see `msda recipes list`) and evaluate it, or loosen --where.")
     recipes = paper.recipes_for(spec)
