@@ -155,29 +155,14 @@ def eval_(
     db: DbOption = None,
 ):
     """Compute top-1, top-5, NLL and ECE (15 bins) of a run on the test split and store them."""
-    import torch
-    from torch.utils.data import DataLoader
-
-    from msda_cli.engine.checkpoint import load_run
-    from msda_cli.engine.evaluate import evaluate
-    from msda_cli.render import check_format
+    from msda_cli.eval_command import run_eval
+    from msda_cli.render import check_format, print_frame
+    from msda_cli.runs import pick_device
 
     check_format(fmt)
     store = _store(db, create=False)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    loaded = load_run(store, run_id, device=device, data_dir=data_dir, dataset=dataset)
-    loader = DataLoader(loaded.test_set, batch_size=loaded.config.eval_batch_size, shuffle=False)
-    metrics = evaluate(loaded.model, loader, device=device)
-    other = dataset is not None and dataset != json.loads(loaded.run.config)["dataset"]
-    prefix = f"{dataset}_" if other else ""
-    params = {"dataset": dataset or loaded.config.dataset, "epoch": loaded.epoch, "n_examples": len(loaded.test_set)}
-    store.add_metrics(loaded.run.id, "eval", [(prefix + k, v, None, params) for k, v in metrics.items()])
-    import pandas as pd
-
-    from msda_cli.render import print_frame
-
-    print_frame(pd.DataFrame([{"run": loaded.run.id, "dataset": params["dataset"], **metrics}]), fmt,
-                title=f"Evaluation of run {loaded.run.id}", console=out)
+    run, frame = run_eval(store, run_id, pick_device(), dataset=dataset, data_dir=data_dir)
+    print_frame(frame, fmt, title=f"Evaluation of run {run}", console=out)
 
 
 # ----- robust -------------------------------------------------------------------------
@@ -211,19 +196,18 @@ def robust(
       msda robust 3f2a --corruptions ~/data/CIFAR-100-C
     """
     import pandas as pd
-    import torch
 
     from msda_cli.render import check_format, print_frame
     from msda_cli.robust.command import RobustRequest, run_robust
+    from msda_cli.runs import pick_device
 
     check_format(fmt)
     req = RobustRequest(attack=attack, eps=eps, steps=steps, step_size=step_size, restarts=restarts, source=source,
                         ood=ood, natural_adversarial=natural_adversarial, deform=deform, corruptions=corruptions,
                         n_examples=n_examples, batch_size=batch_size, seed=seed, data_dir=data_dir)
-    req.check()
     store = _store(db, create=False)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
-    run, rows = run_robust(store, run_id, req, device, log=lambda msg: err.print(f"note: {msg}", markup=False))
+    run, rows = run_robust(store, run_id, req, pick_device(),
+                           log=lambda msg: err.print(f"note: {msg}", markup=False))
     frame = pd.DataFrame([{"measure": name, "value": value,
                            "settings": ", ".join(f"{k}={v}" for k, v in params.items())}
                           for name, value, _, params in rows])
@@ -468,18 +452,16 @@ def analyze_gradprod(
       msda analyze gradprod 3f2a --n-examples 256 --max-offset 8 --out gradprod.png
       msda analyze gradprod 3f2a --output logit --reduce max --format csv
     """
-    import torch
-
     from msda_cli.analysis.gradprod import check_request, gradprod, plot_gradprod
     from msda_cli.render import check_format
+    from msda_cli.runs import pick_device
 
     check_format(fmt)
     check_request(n_examples, max_offset, batch_size, output, channels, reduce)
     _check_out(out_path)
     store = _store(db, create=False)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     res = gradprod(store, run_id, n_examples=n_examples, max_offset=max_offset, batch_size=batch_size, seed=seed,
-                   output=output, channels=channels, reduce=reduce, device=device, data_dir=data_dir)
+                   output=output, channels=channels, reduce=reduce, device=pick_device(), data_dir=data_dir)
     _store_analysis(store, res, fmt, f"Gradient product, run {res.run_id} (f={output}, {reduce} of {res.n_examples})",
                     plot_gradprod, out_path)
 
@@ -520,18 +502,16 @@ def analyze_landscape(
       msda analyze landscape 3f2a --span 1 --points 21 --out landscape.png
       msda analyze landscape 3f2a --directions 5 --n-examples 1000 --format csv
     """
-    import torch
-
     from msda_cli.analysis.landscape import check_request, landscape, plot_landscape
     from msda_cli.render import check_format
+    from msda_cli.runs import pick_device
 
     check_format(fmt)
     check_request(span, points, directions, n_examples, batch_size)
     _check_out(out_path)
     store = _store(db, create=False)
-    device = "cuda" if torch.cuda.is_available() else "cpu"
     res = landscape(store, run_id, span=span, points=points, directions=directions, seed=seed,
-                    n_examples=n_examples, batch_size=batch_size, device=device, data_dir=data_dir)
+                    n_examples=n_examples, batch_size=batch_size, device=pick_device(), data_dir=data_dir)
     _store_analysis(store, res, fmt, f"Loss landscape, run {res.run_id} (mean of {directions} dir., n={res.n_examples})",
                     plot_landscape, out_path)
 

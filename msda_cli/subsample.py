@@ -279,13 +279,13 @@ def subsample(store, run_id: str, selections: list[Selection], settings: ScoreSe
     anything is written.
     """
     from msda_cli.engine.build import build_data
-    from msda_cli.engine.checkpoint import load_run
+    from msda_cli.runs import load_run, pick_device
     from msda_cli.subsets import create_subset
 
     settings.check()
     export_path = check_export(export)
     if device is None:
-        device = "cuda" if torch.cuda.is_available() else "cpu"
+        device = pick_device()
     loaded = load_run(store, run_id, device=device, data_dir=data_dir)
     if not loaded.info.is_image:
         raise MsdaError(f"run {loaded.run.id} trains on {loaded.config.dataset}, not images; "

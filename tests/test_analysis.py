@@ -142,8 +142,8 @@ def env(trained, monkeypatch):
 
 def _by_hand(db, run_id, n, seed):
     """Per image: |∂f/∂x| [H, W] of the true-class softmax probability, one image at a time."""
-    from msda_cli.engine.checkpoint import load_run
-    from msda_cli.robust.batching import select_indices
+    from msda_cli.evaluation import select_indices
+    from msda_cli.runs import load_run
     from msda_cli.store import Store
 
     loaded = load_run(Store(db, create=False), run_id)
@@ -286,8 +286,8 @@ def test_sweep_at_t_zero_is_the_model_itself_and_leaves_the_weights_alone():
 
 def test_landscape_of_a_run_at_t_zero_matches_a_direct_evaluation(env):
     from msda_cli.analysis.landscape import landscape
-    from msda_cli.engine.checkpoint import load_run
-    from msda_cli.robust.batching import select_indices
+    from msda_cli.evaluation import select_indices
+    from msda_cli.runs import load_run
     from msda_cli.store import Store
 
     db, runs = env

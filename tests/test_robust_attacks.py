@@ -200,3 +200,39 @@ def test_bad_attack_settings_raise(kwargs, message):
         kwargs["source_model"] = conv_model(k=3)
     with pytest.raises(MsdaError, match=message):
         evaluate_attack(model, ds, progress=False, **kwargs)
+
+
+@pytest.mark.parametrize("settings, message", [
+    (dict(eps=-1), "--eps must be in [0, 255] (pixel units), got -1"),
+    (dict(eps=float("nan")), "--eps must be in [0, 255] (pixel units), got nan"),
+    (dict(eps=300), "--eps must be in [0, 255] (pixel units), got 300"),
+    (dict(steps=0), "--steps must be at least 1, got 0"),
+    (dict(steps=2.5), "--steps must be a whole number, got 2.5"),
+    (dict(step_size=0), "--step-size must be a positive finite number (pixel units), got 0"),
+    (dict(step_size=float("inf")), "--step-size must be a positive finite number (pixel units), got inf"),
+    (dict(restarts=0), "--restarts must be at least 1, got 0"),
+    (dict(attack="cw"), "unknown attack 'cw'; choose from: fgsm, pgd"),
+    (dict(n_examples=0), "--n-examples must be at least 1, got 0"),
+    (dict(batch_size=0), "--batch-size must be at least 1, got 0"),
+])
+def test_each_robust_setting_has_one_check_and_one_message(settings, message):
+    """The command line's request, the attack evaluation, PGD itself and the subset loader agree."""
+    from msda_cli.evaluation import subset_loader
+    from msda_cli.robust.command import RobustRequest
+
+    def raised(fn) -> str:
+        with pytest.raises(MsdaError) as info:
+            fn()
+        return str(info.value)
+
+    request = {**dict(attack="pgd", eps=8, steps=3, step_size=2, restarts=1, n_examples=None, batch_size=4), **settings}
+    x, y = torch.rand(4, 1, 8, 8), torch.zeros(4, dtype=torch.long)
+    ds = TensorDataset(x, y)
+    messages = {raised(lambda: RobustRequest(**request).check()),
+                raised(lambda: evaluate_attack(conv_model(), ds, progress=False, **request))}
+    if settings.keys() & {"n_examples", "batch_size"}:
+        messages.add(raised(lambda: subset_loader(ds, request["n_examples"], 0, request["batch_size"])))
+    elif "attack" not in settings:
+        messages.add(raised(lambda: pgd(conv_model(), x, y, request["eps"], request["step_size"], request["steps"],
+                                        request["restarts"])))
+    assert messages == {message}

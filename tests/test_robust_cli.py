@@ -41,7 +41,8 @@ def test_fgsm_and_pgd_white_box(msda, env):
     assert r.code == 0, r.stderr
     (value, params), = _robust_rows(db, target, "fgsm")
     assert params == {"attack": "fgsm", "eps": 8, "n_examples": 64, "mode": "white-box"} and 0 <= value <= 100
-    r = msda("robust", target, "--attack", "pgd", "--eps", "8", "--step-size", "2", "--steps", "5", "--n-examples", "64")
+    r = msda("robust", target, "--attack", "pgd", "--eps", "8", "--step-size", "2", "--steps", "5",
+             "--n-examples", "64")
     assert r.code == 0, r.stderr
     (pgd, params), = _robust_rows(db, target, "pgd")
     assert params["mode"] == "white-box" and params["steps"] == 5 and params["source_run"] is None
@@ -87,7 +88,8 @@ def test_ood_deform_and_corruptions(msda, env, tmp_path):
     (aupr, params), = _robust_rows(db, target, "ood_aupr")
     assert 0 <= aupr <= 100 and params["n_out"] == 20
     deform = {p["deformation"] for _, p in _robust_rows(db, target, "deform_top1")}
-    assert deform == {"rotate20", "rotate40", "shear28.6", "shear57.3", "zoomin60", "zoomin80", "zoomout120", "zoomout140"}
+    assert deform == {"rotate20", "rotate40", "shear28.6", "shear57.3",
+                      "zoomin60", "zoomin80", "zoomout120", "zoomout140"}
     severities = [p["severity"] for _, p in _robust_rows(db, target, "corruption_top1")]
     assert severities == [1, 2, 3, 4, 5]
     assert len(_robust_rows(db, target, "corruption_mean_top1")) == 1

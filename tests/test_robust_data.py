@@ -7,9 +7,9 @@ from PIL import Image
 from torch import nn
 
 from msda_cli.errors import MsdaError
+from msda_cli.evaluation import select_indices
 from msda_cli.models import Normalized
 from msda_cli.robust import STANDARD_CORRUPTIONS, evaluate_corruptions, evaluate_natural_adversarial
-from msda_cli.robust.batching import select_indices
 
 
 class Brightness(nn.Module):

@@ -1,4 +1,4 @@
-"""OOD AUPR/AUROC, calibration, deformations: numbers against sklearn, hand computations, invariants."""
+"""OOD detection and deformations: numbers against sklearn, hand computations, invariants."""
 
 import numpy as np
 import pytest
@@ -8,33 +8,11 @@ from torch import nn
 from msda_cli.data import TensorDataset
 from msda_cli.errors import MsdaError
 from msda_cli.models import Normalized
-from msda_cli.robust import (DEFORMATIONS, average_precision, calibration_metrics, evaluate_deformations,
-                             evaluate_ood, expected_calibration_error, open_ood_set, roc_auc)
+from msda_cli.robust import DEFORMATIONS, evaluate_deformations, evaluate_ood, open_ood_set
 from msda_cli.robust.deform import deform
 
 
 # ----- OOD ------------------------------------------------------------------------------
-def test_aupr_auroc_equal_sklearn_with_ties():
-    from sklearn.metrics import average_precision_score, roc_auc_score
-
-    rng = np.random.default_rng(0)
-    scores = rng.integers(0, 7, 200) / 7.0  # many ties
-    labels = rng.random(200) < 0.3 + 0.1 * scores
-    assert 100 * average_precision(scores, labels) == pytest.approx(100 * average_precision_score(labels, scores), abs=1e-9)
-    assert 100 * roc_auc(scores, labels) == pytest.approx(100 * roc_auc_score(labels, scores), abs=1e-9)
-    assert average_precision(scores, labels) != pytest.approx(roc_auc(scores, labels))
-
-
-def test_perfect_and_reversed_detectors():
-    labels = np.r_[np.zeros(5), np.ones(3)].astype(bool)
-    scores = np.r_[np.linspace(0, 1, 5), np.linspace(2, 3, 3)]
-    assert average_precision(scores, labels) == 1.0 and roc_auc(scores, labels) == 1.0
-    assert roc_auc(-scores, labels) == 0.0
-    assert average_precision(-scores, labels) == pytest.approx(np.mean([1 / 6, 2 / 7, 3 / 8]))
-    with pytest.raises(MsdaError):
-        roc_auc(scores[:5], labels[:5])
-
-
 class Temperature(nn.Module):
     """Confident on bright images, unsure on dark ones."""
 
@@ -48,7 +26,7 @@ def test_evaluate_ood_uses_negative_max_softmax():
 
     g = torch.Generator().manual_seed(0)
     x_in = 0.5 + 0.5 * torch.rand(30, 1, 4, 4, generator=g)  # bright: in-distribution
-    x_out = 0.7 * torch.rand(20, 1, 4, 4, generator=g)  # darker: less confident
+    x_out = 0.3 + 0.7 * torch.rand(20, 1, 4, 4, generator=g)  # darker on average, overlapping: less confident
     rows = evaluate_ood(Temperature(), TensorDataset(x_in, torch.zeros(30, dtype=torch.long)),
                         TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", batch_size=8, progress=False)
     with torch.no_grad():
@@ -60,7 +38,8 @@ def test_evaluate_ood_uses_negative_max_softmax():
     assert 50 < values["ood_auroc"][0] < 100
     assert values["ood_aupr"][1] == {"ood_set": "dark", "n_in": 30, "n_out": 20}
     capped = evaluate_ood(Temperature(), TensorDataset(x_in, torch.zeros(30, dtype=torch.long)),
-                          TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", n_examples=10, progress=False)
+                          TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", n_examples=10,
+                          progress=False)
     assert capped[0][3] == {"ood_set": "dark", "n_in": 10, "n_out": 10}
 
 
@@ -85,20 +64,6 @@ def test_ood_set_from_folder_or_name(tmp_path):
         open_ood_set(str(tmp_path / "empty"), info)
 
 
-# ----- calibration ------------------------------------------------------------------------
-def test_ece_and_nll_by_hand():
-    probs = torch.tensor([[0.9, 0.1], [0.8, 0.2], [0.43, 0.57], [0.55, 0.45]])
-    labels = torch.tensor([0, 1, 1, 1])
-    # confidences 0.9, 0.8, 0.57, 0.55 -> 15 bins of width 1/15: (13/15, 14/15], (11/15, 12/15],
-    # (8/15, 9/15] holds both 0.57 and 0.55
-    expected = (1 / 4) * abs(1 - 0.9) + (1 / 4) * abs(0 - 0.8) + (2 / 4) * abs(0.5 - 0.56)
-    assert expected_calibration_error(probs, labels) == pytest.approx(expected)
-    logits = probs.log()
-    m = calibration_metrics(logits, labels)
-    assert m["ece"] == pytest.approx(100 * expected)
-    assert m["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.57, 0.45])))
-
-
 # ----- deformations ----------------------------------------------------------------------
 def test_identity_deformations_leave_batch_unchanged():
     x = torch.rand(5, 3, 12, 12)
@@ -115,7 +80,8 @@ def test_deformation_geometry():
     zout = deform(x, "zoom", 2.0)  # shrunk to half, fill 0
     assert (zout[:, :, :2] == 0).all() and (zout[:, :, :, -2:] == 0).all() and (zout[:, :, 2:6, 2:6] > 0).all()
     sheared = deform(x, "shear", 30.0)
-    assert not torch.equal(sheared, x) and torch.equal(sheared[:, :, :, 4], x[:, :, :, 4])  # centre column: row_in = row
+    # the centre column stays: row_in = row there
+    assert not torch.equal(sheared, x) and torch.equal(sheared[:, :, :, 4], x[:, :, :, 4])
 
 
 def test_named_deformations_are_seeded_and_vectorized():

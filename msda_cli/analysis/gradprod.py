@@ -32,6 +32,9 @@ import torch.nn.functional as F
 
 from msda_cli.analysis.coeffs import distance_groups
 from msda_cli.errors import MsdaError, at_least
+from msda_cli.evaluation import check_subset, subset_loader
+from msda_cli.metric_names import GRADPROD
+from msda_cli.runs import load_run
 
 OUTPUTS = ("prob", "logit", "loss")
 CHANNELS = ("norm", "sum")
@@ -60,7 +63,7 @@ class GradProd:
 
     def metric_rows(self) -> list[tuple]:
         """(name, value, epoch, params) rows for `store.add_metrics(run_id, "analysis", rows)`."""
-        return [("gradprod", float(v), None, {**self.params, "offset_distance": round(float(d), 4)})
+        return [(GRADPROD, float(v), None, {**self.params, "offset_distance": round(float(d), 4)})
                 for d, v in zip(self.distances, self.by_distance)]
 
 
@@ -74,7 +77,8 @@ def output_of(logits: torch.Tensor, y: torch.Tensor, output: str) -> torch.Tenso
     return F.cross_entropy(logits, y, reduction="none")
 
 
-def pixel_gradients(model, x: torch.Tensor, y: torch.Tensor, output: str = "prob", channels: str = "norm") -> torch.Tensor:
+def pixel_gradients(model, x: torch.Tensor, y: torch.Tensor, output: str = "prob",
+                    channels: str = "norm") -> torch.Tensor:
     """|∂_v f(x)| [B, H, W] per pixel: one backward pass for the batch (each f depends on its own x only)."""
     x = x.detach().clone().requires_grad_(True)
     with torch.enable_grad():
@@ -108,9 +112,8 @@ def max_products(a: torch.Tensor, max_offset: int) -> torch.Tensor:
 
 
 def check_request(n_examples: int, max_offset: int, batch_size: int, output: str, channels: str, reduce: str) -> None:
-    at_least("--n-examples", n_examples, 1)
+    check_subset(n_examples, batch_size)
     at_least("--max-offset", max_offset, 0)
-    at_least("--batch-size", batch_size, 1)
     for name, value, choices in (("--output", output, OUTPUTS), ("--channels", channels, CHANNELS),
                                  ("--reduce", reduce, REDUCES)):
         if value not in choices:
@@ -121,9 +124,6 @@ def gradprod(store, run_id: str, n_examples: int = 256, max_offset: int = 8, bat
              output: str = "prob", channels: str = "norm", reduce: str = "mean", device: str = "cpu",
              data_dir: str | None = None) -> GradProd:
     """Compute the partial gradient product map of a stored run on a fixed seeded subset of its test set."""
-    from msda_cli.engine.checkpoint import load_run
-    from msda_cli.robust.batching import subset_loader
-
     check_request(n_examples, max_offset, batch_size, output, channels, reduce)
     store.get_run(run_id)  # unknown id -> MsdaError before anything is loaded
     loaded = load_run(store, run_id, device=device, data_dir=data_dir)

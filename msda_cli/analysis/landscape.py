@@ -33,6 +33,9 @@ import torch.nn.functional as F
 from torch import nn
 
 from msda_cli.errors import MsdaError, at_least
+from msda_cli.evaluation import check_subset, eval_mode, subset_loader
+from msda_cli.metric_names import LANDSCAPE_LOSS, LANDSCAPE_TOP1
+from msda_cli.runs import load_run
 
 FILTER_LAYERS = (nn.modules.conv._ConvNd, nn.Linear)
 
@@ -61,8 +64,8 @@ class Landscape:
         for k in range(self.loss.shape[0]):
             for j, t in enumerate(self.t):
                 params = {**self.params, "t": float(t), "direction": k}
-                out.append(("landscape_loss", float(self.loss[k, j]), None, params))
-                out.append(("landscape_top1", float(self.top1[k, j]), None, params))
+                out.append((LANDSCAPE_LOSS, float(self.loss[k, j]), None, params))
+                out.append((LANDSCAPE_TOP1, float(self.top1[k, j]), None, params))
         return out
 
 
@@ -71,8 +74,7 @@ def check_request(span: float, points: int, directions: int, n_examples: int, ba
         raise MsdaError(f"--span must be a positive number, got {span}")
     at_least("--points", points, 3)
     at_least("--directions", directions, 1)
-    at_least("--n-examples", n_examples, 1)
-    at_least("--batch-size", batch_size, 1)
+    check_subset(n_examples, batch_size)
 
 
 def grid(span: float, points: int) -> np.ndarray:
@@ -127,8 +129,6 @@ def sweep(model: nn.Module, batches: list, span: float, points: int, directions:
           device="cpu") -> tuple[np.ndarray, np.ndarray, np.ndarray]:
     """t [P], loss [N, P] and top-1 [N, P] of θ + t·d for `directions` directions d drawn from a
     generator seeded with `seed`; BatchNorm in eval mode; the model's weights are left as they were."""
-    from msda_cli.robust.batching import eval_mode
-
     theta = {name: p.detach() for name, p in model.named_parameters()}
     ts = grid(span, points)
     generator = torch.Generator().manual_seed(int(seed))
@@ -148,9 +148,6 @@ def landscape(store, run_id: str, span: float = 1.0, points: int = 21, direction
               data_dir: str | None = None) -> Landscape:
     """Loss and top-1 of θ + t·d on a fixed seeded test subset (`select_indices(n, n_examples, seed)`),
     for `directions` filter-normalized random directions d and `points` values of t in [−span, span]."""
-    from msda_cli.engine.checkpoint import load_run
-    from msda_cli.robust.batching import subset_loader
-
     check_request(span, points, directions, n_examples, batch_size)
     store.get_run(run_id)  # unknown id -> MsdaError before anything is loaded
     loaded = load_run(store, run_id, device=device, data_dir=data_dir)

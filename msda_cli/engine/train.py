@@ -21,7 +21,8 @@ from msda_cli import __version__
 from msda_cli.config import Config
 from msda_cli.engine import build
 from msda_cli.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint
-from msda_cli.engine.evaluate import evaluate
+from msda_cli.evaluation import evaluate
+from msda_cli.metric_names import EPOCH_TIME, EVAL, IMAGES_PER_S, LR, TEST_TOP1, TOP1, TRAIN, TRAIN_LOSS, TRAIN_TIME
 
 HEARTBEAT_SECONDS = 60.0
 
@@ -172,16 +173,16 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 "msda_version": __version__,
             })
         if main:
-            store.add_metrics(run_id, "train", [
-                ("train_loss", stats["train_loss"], epoch),
-                ("lr", lr, epoch),
-                ("test_top1", metrics["top1"], epoch),
-                ("epoch_time_s", epoch_time, epoch),
+            store.add_metrics(run_id, TRAIN, [
+                (TRAIN_LOSS, stats["train_loss"], epoch),
+                (LR, lr, epoch),
+                (TEST_TOP1, metrics[TOP1], epoch),
+                (EPOCH_TIME, epoch_time, epoch),
             ])
             store.heartbeat(run_id, epochs_done=epoch + 1, **({"checkpoint": str(ckpt_path)} if saved else {}))
             last_beat = time.monotonic()
             line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: "
-                    f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics['top1']:.2f}% ({epoch_time:.1f} s)")
+                    f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics[TOP1]:.2f}% ({epoch_time:.1f} s)")
             with open(run_dir / "log.txt", "a") as log:
                 log.write(line + "\n")
             if progress is not None:
@@ -191,8 +192,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     accelerator.wait_for_everyone()
     if main:
         final = [(name, value) for name, value in metrics.items()]
-        store.add_metrics(run_id, "eval", final)
+        store.add_metrics(run_id, EVAL, final)
         if train_time > 0:
-            store.add_metrics(run_id, "train", [("train_time_s", train_time), ("images_per_s", images / train_time)])
+            store.add_metrics(run_id, TRAIN, [(TRAIN_TIME, train_time), (IMAGES_PER_S, images / train_time)])
         store.finish_run(run_id)
     return run_id

@@ -1,5 +1,5 @@
 """Robustness measures of a trained model: attacks, OOD detection, natural adversarial
-examples, deformations, common corruptions, calibration.
+examples, deformations, common corruptions.
 
 Every `evaluate_*` function takes already-loaded objects — a `models.Normalized` model
 (inputs in [0, 1]; it is put in eval mode for the call and runs in fp32 on its own device)
@@ -8,7 +8,8 @@ and data sets yielding (x in [0, 1], y) — and returns metric rows
 `n_examples=N` evaluates the first N of a permutation seeded with `seed` (the same subset
 for every model); the count actually used is always recorded. ε and step sizes are in
 0–255 pixel units (`eps=8` means 8/255). Progress bars (rich) over batches unless
-`progress=False`. Bad settings raise `MsdaError` with one clear line.
+`progress=False`. Bad settings raise `MsdaError` with one clear line (`attacks.check_attack`
+is the one check of the attack settings).
 
 Metric rows (values in percent), names and params:
 
@@ -29,24 +30,22 @@ Metric rows (values in percent), names and params:
 eps and step_size are stored as given (8, not 8.0). PGD robust accuracy is per-example worst
 case: white-box, an example counts as broken if the clean input or any PGD iterate of any
 restart is misclassified (see `attacks`); transfer attacks judge the crafted inputs on the
-target. Calibration (`calibration.calibration_metrics`: ECE with 15 bins in percent, NLL)
-serves the `eval` metrics `ece` and `nll`.
+target. The prediction loop, the example subset and the metrics (top-1, AUROC/AUPR) are
+`msda_cli.evaluation`'s; `command.run_robust` opens a stored run and stores the rows.
 """
 
 from msda_cli.robust.attacks import AttackResult, evaluate_attack, fgsm, pgd
-from msda_cli.robust.calibration import calibration_metrics, expected_calibration_error, negative_log_likelihood
 from msda_cli.robust.corruptions import STANDARD_CORRUPTIONS, available_corruptions, evaluate_corruptions
 from msda_cli.robust.datasets import image_folder, open_ood_set
 from msda_cli.robust.deform import DEFORMATIONS, evaluate_deformations
 from msda_cli.robust.natural import evaluate_natural_adversarial
-from msda_cli.robust.ood import average_precision, evaluate_ood, roc_auc
+from msda_cli.robust.ood import evaluate_ood
 
 __all__ = [
     "AttackResult", "evaluate_attack", "fgsm", "pgd",
-    "calibration_metrics", "expected_calibration_error", "negative_log_likelihood",
     "STANDARD_CORRUPTIONS", "available_corruptions", "evaluate_corruptions",
     "image_folder", "open_ood_set",
     "DEFORMATIONS", "evaluate_deformations",
     "evaluate_natural_adversarial",
-    "average_precision", "evaluate_ood", "roc_auc",
+    "evaluate_ood",
 ]

@@ -24,13 +24,18 @@ examples are still active), so a seed fixes the attack whatever the step count.
 
 from __future__ import annotations
 
+import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, at_least
+from msda_cli.evaluation import batches, eval_mode, model_device, subset_loader
+from msda_cli.metric_names import CLEAN_TOP1, FGSM, PGD
+
+ATTACKS = (FGSM, PGD)
 
 
 class AttackResult(NamedTuple):
@@ -38,16 +43,22 @@ class AttackResult(NamedTuple):
     fooled: torch.Tensor  # bool [B]: the crafting model misclassifies the kept point
 
 
-def check_settings(eps: float, steps: int = 1, step_size: float = 1.0, restarts: int = 1) -> None:
-    """MsdaError for a setting no attack can use."""
-    if eps is None or not eps >= 0:
-        raise MsdaError(f"--eps must be >= 0 in 0-255 pixel units (got {eps})")
-    if int(steps) != steps or steps < 1:
-        raise MsdaError(f"--steps must be an integer >= 1 (got {steps})")
-    if step_size is None or not step_size > 0:
-        raise MsdaError(f"--step-size must be > 0 in 0-255 pixel units (got {step_size})")
-    if int(restarts) != restarts or restarts < 1:
-        raise MsdaError(f"--restarts must be an integer >= 1 (got {restarts})")
+def _whole(flag: str, value) -> None:
+    if isinstance(value, bool) or int(value) != value:
+        raise MsdaError(f"{flag} must be a whole number, got {value}")
+    at_least(flag, value, 1)
+
+
+def check_attack(attack: str | None, eps: float, steps: int = 1, step_size: float = 1.0, restarts: int = 1) -> None:
+    """The one check of the attack settings (command line and Python alike): MsdaError naming the flag."""
+    if attack is not None and attack not in ATTACKS:
+        raise MsdaError(f"unknown attack {attack!r}; choose from: {', '.join(ATTACKS)}")
+    if not 0 <= eps <= 255:  # NaN fails too
+        raise MsdaError(f"--eps must be in [0, 255] (pixel units), got {eps:g}")
+    _whole("--steps", steps)
+    if not 0 < step_size < math.inf:
+        raise MsdaError(f"--step-size must be a positive finite number (pixel units), got {step_size:g}")
+    _whole("--restarts", restarts)
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -64,7 +75,7 @@ def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[
 
 def fgsm(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8) -> torch.Tensor:
     """clip₀¹(x + ε·sign(∇ₓ CE)), ε in pixel units."""
-    check_settings(eps)
+    check_attack(FGSM, eps)
     x = x.detach().float()
     _, grad = input_gradient(model, x, y)
     return (x + (eps / 255.0) * grad.sign()).clamp_(0.0, 1.0).detach()
@@ -84,7 +95,7 @@ def pgd(model: nn.Module, x: torch.Tensor, y: torch.Tensor, eps: float = 8, step
 
     `clean_logits` (the model's output on x, if the caller has it) saves one forward pass.
     """
-    check_settings(eps, steps, step_size, restarts)
+    check_attack(PGD, eps, steps, step_size, restarts)
     eps, alpha = eps / 255.0, step_size / 255.0
     x, y = x.detach().float(), y.detach()
     n = len(x)
@@ -154,7 +165,7 @@ def _same_architecture(a: nn.Module, b: nn.Module) -> bool:
 MODES = ("white-box", "gray-box", "black-box")
 
 
-def evaluate_attack(model: nn.Module, dataset, attack: str = "pgd", eps: float = 8, steps: int = 10,
+def evaluate_attack(model: nn.Module, dataset, attack: str = PGD, eps: float = 8, steps: int = 10,
                     step_size: float = 2, restarts: int = 1, source_model: nn.Module | None = None,
                     mode: str | None = None, source_run: str | None = None, n_examples: int | None = None,
                     batch_size: int = 256, seed: int = 0, progress: bool = True, workers: int = 0,
@@ -166,16 +177,9 @@ def evaluate_attack(model: nn.Module, dataset, attack: str = "pgd", eps: float =
     when both have the same architecture, else "black-box". Rows: `clean_top1` (unless
     `include_clean` is false) and `fgsm` or `pgd`; see `msda_cli.robust` for their params.
     """
-    from msda_cli.robust.batching import batches, eval_mode, model_device, subset_loader
-
-    if attack not in ("fgsm", "pgd"):
-        raise MsdaError(f"unknown attack {attack!r}; choose from fgsm, pgd")
-    if attack == "fgsm":
-        check_settings(eps)
-        if source_model is not None or mode not in (None, "white-box"):
-            raise MsdaError("FGSM is evaluated white-box only; use --attack pgd with --source for transfer attacks")
-    else:
-        check_settings(eps, steps, step_size, restarts)
+    check_attack(attack, eps, steps, step_size, restarts)
+    if attack == FGSM and (source_model is not None or mode not in (None, "white-box")):
+        raise MsdaError("FGSM is evaluated white-box only; use --attack pgd with --source for transfer attacks")
     if mode is not None and mode not in MODES:
         raise MsdaError(f"unknown attack mode {mode!r}; choose from {', '.join(MODES)}")
     if source_model is None:
@@ -203,13 +207,13 @@ def evaluate_attack(model: nn.Module, dataset, attack: str = "pgd", eps: float =
             if c_target != c_source:
                 raise MsdaError(f"the source model was trained on other classes ({c_source} outputs, "
                                 f"the target has {c_target}); choose a source run on the same data set")
-        label = f"{attack} {mode} ε={_num(eps)}/255" + (f" {steps} steps" if attack == "pgd" else "")
+        label = f"{attack} {mode} ε={_num(eps)}/255" + (f" {steps} steps" if attack == PGD else "")
         for x, y in batches(loader, len(loader), label, progress):
             x, y = x.to(device, torch.float32), torch.as_tensor(y).to(device)
             with torch.no_grad():
                 clean_logits = model(x)
             n_clean += int(clean_logits.argmax(dim=1).eq(y).sum())
-            if attack == "fgsm":
+            if attack == FGSM:
                 x_adv = fgsm(model, x, y, eps)
             elif mode == "white-box":
                 res = pgd(model, x, y, eps, step_size, steps, restarts, generator,
@@ -225,11 +229,11 @@ def evaluate_attack(model: nn.Module, dataset, attack: str = "pgd", eps: float =
 
     rows = []
     if include_clean:
-        rows.append(("clean_top1", 100.0 * n_clean / n, None, {"n_examples": n}))
-    if attack == "fgsm":
-        params = {"attack": "fgsm", "eps": _num(eps), "n_examples": n, "mode": "white-box"}
+        rows.append((CLEAN_TOP1, 100.0 * n_clean / n, None, {"n_examples": n}))
+    if attack == FGSM:
+        params = {"attack": FGSM, "eps": _num(eps), "n_examples": n, "mode": "white-box"}
     else:
-        params = {"attack": "pgd", "eps": _num(eps), "step_size": _num(step_size), "steps": int(steps),
+        params = {"attack": PGD, "eps": _num(eps), "step_size": _num(step_size), "steps": int(steps),
                   "restarts": int(restarts), "n_examples": n, "mode": mode,
                   "source_run": source_run if source_model is not None else None}
     rows.append((attack, 100.0 * n_adv / n, None, params))

@@ -9,7 +9,16 @@ from __future__ import annotations
 from dataclasses import dataclass
 from pathlib import Path
 
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.errors import MsdaError
+from msda_cli.evaluation import check_subset
+from msda_cli.metric_names import PGD, ROBUST
+from msda_cli.robust.attacks import check_attack, evaluate_attack
+from msda_cli.robust.corruptions import evaluate_corruptions
+from msda_cli.robust.datasets import open_ood_set
+from msda_cli.robust.deform import evaluate_deformations
+from msda_cli.robust.natural import evaluate_natural_adversarial
+from msda_cli.robust.ood import evaluate_ood
+from msda_cli.runs import load_run
 
 
 @dataclass
@@ -33,19 +42,10 @@ class RobustRequest:
         if not (self.attack or self.ood or self.natural_adversarial or self.deform or self.corruptions):
             raise MsdaError("name a measure: --attack fgsm|pgd, --ood NAME|DIR, --natural-adversarial DIR, "
                             "--deform or --corruptions DIR")
-        if self.attack is not None and self.attack not in ("fgsm", "pgd"):
-            raise MsdaError(f"unknown attack {self.attack!r}; choose from: fgsm, pgd")
-        if self.eps < 0 or self.eps > 255:
-            raise MsdaError(f"--eps must be in [0, 255] (pixel units), got {self.eps:g}")
-        at_least("--steps", self.steps, 1)
-        if self.step_size <= 0:
-            raise MsdaError(f"--step-size must be positive, got {self.step_size:g}")
-        at_least("--restarts", self.restarts, 1)
-        if self.source is not None and self.attack != "pgd":
+        check_attack(self.attack, self.eps, self.steps, self.step_size, self.restarts)
+        if self.source is not None and self.attack != PGD:
             raise MsdaError("--source crafts transfer attacks with PGD; add --attack pgd")
-        if self.n_examples is not None and self.n_examples < 1:
-            raise MsdaError(f"--n-examples must be at least 1, got {self.n_examples}")
-        at_least("--batch-size", self.batch_size, 1)
+        check_subset(self.n_examples, self.batch_size)
         for flag, folder in (("--natural-adversarial", self.natural_adversarial), ("--corruptions", self.corruptions)):
             if folder is not None and not Path(folder).is_dir():
                 raise MsdaError(f"{flag} {folder} is not a directory")
@@ -53,13 +53,10 @@ class RobustRequest:
 
 def run_robust(store, run_id: str, req: RobustRequest, device: str, log=print) -> tuple[str, list[tuple]]:
     """Compute every requested measure of `run_id`; returns (run id, metric rows) after storing them."""
-    from msda_cli import robust
-    from msda_cli.engine.checkpoint import load_run
-
     req.check()
     target = load_run(store, run_id, device=device, data_dir=req.data_dir)
     source = load_run(store, req.source, device=device, data_dir=req.data_dir) if req.source else None
-    ood_set = robust.open_ood_set(req.ood, target.info, root=req.data_dir) if req.ood else None
+    ood_set = open_ood_set(req.ood, target.info, root=req.data_dir) if req.ood else None
     common = dict(n_examples=req.n_examples, batch_size=req.batch_size, seed=req.seed)
     rows: list[tuple] = []
     if req.attack:
@@ -69,21 +66,21 @@ def run_robust(store, run_id: str, req: RobustRequest, device: str, log=print) -
                 raise MsdaError(f"source run {source.run.id} was trained on other classes "
                                 f"({source.config.dataset}) than run {target.run.id} ({target.config.dataset})")
             mode = "gray-box" if source.config.arch == target.config.arch else "black-box"
-        rows += robust.evaluate_attack(
+        rows += evaluate_attack(
             target.model, target.test_set, attack=req.attack, eps=req.eps, steps=req.steps,
             step_size=req.step_size, restarts=req.restarts, source_model=source.model if source else None,
             mode=mode, source_run=source.run.id if source else None, **common)
     if ood_set is not None:
         dataset, name = ood_set
-        rows += robust.evaluate_ood(target.model, target.test_set, dataset, name, **common)
+        rows += evaluate_ood(target.model, target.test_set, dataset, name, **common)
     if req.natural_adversarial:
-        rows += robust.evaluate_natural_adversarial(
+        rows += evaluate_natural_adversarial(
             target.model, target.info.classes, req.natural_adversarial, image_size=target.info.image_size,
             in_chans=target.info.in_chans, log=log, **common)
     if req.deform:
-        rows += robust.evaluate_deformations(target.model, target.test_set, **common)
+        rows += evaluate_deformations(target.model, target.test_set, **common)
     if req.corruptions:
-        rows += robust.evaluate_corruptions(target.model, req.corruptions, image_size=target.info.image_size,
-                                            log=log, **common)
-    store.add_metrics(target.run.id, "robust", rows)
+        rows += evaluate_corruptions(target.model, req.corruptions, image_size=target.info.image_size,
+                                     log=log, **common)
+    store.add_metrics(target.run.id, ROBUST, rows)
     return target.run.id, rows

@@ -17,6 +17,8 @@ import numpy as np
 import torch
 
 from msda_cli.errors import MsdaError
+from msda_cli.evaluation import batches, eval_mode, model_device, select_indices
+from msda_cli.metric_names import CORRUPTION_MEAN_TOP1, CORRUPTION_TOP1
 
 STANDARD_CORRUPTIONS = (
     "gaussian_noise", "shot_noise", "impulse_noise",
@@ -53,8 +55,6 @@ def evaluate_corruptions(model, folder, corruptions: list[str] | None = None, n_
                          seed: int = 0, batch_size: int = 256, progress: bool = True,
                          image_size: int | None = None, log: Callable[[str], None] | None = None) -> list[tuple]:
     """Accuracy (percent) per corruption and severity, and the mean over the standard 15 present."""
-    from msda_cli.robust.batching import batches, eval_mode, model_device, select_indices
-
     folder = Path(folder)
     present, missing = available_corruptions(folder)
     if corruptions is not None:
@@ -79,7 +79,8 @@ def evaluate_corruptions(model, folder, corruptions: list[str] | None = None, n_
         if arr.ndim != 4 or arr.shape[0] % SEVERITIES or arr.shape[-1] not in (1, 3) or arr.dtype != np.uint8:
             raise MsdaError(f"{folder / (c + '.npy')} has shape {arr.shape} and type {arr.dtype}; expected {EXPECTED}")
         if image_size and (arr.shape[1] != image_size or arr.shape[2] != image_size):
-            raise MsdaError(f"{c}.npy images are {arr.shape[1]}x{arr.shape[2]}, the model takes {image_size}x{image_size}")
+            raise MsdaError(f"{c}.npy images are {arr.shape[1]}x{arr.shape[2]}, "
+                            f"the model takes {image_size}x{image_size}")
         arrays[c] = arr
     n_per = {arr.shape[0] // SEVERITIES for arr in arrays.values()}
     if len(n_per) != 1:
@@ -102,13 +103,13 @@ def evaluate_corruptions(model, folder, corruptions: list[str] | None = None, n_
             y = torch.from_numpy(labels_all[rows] if len(labels_all) > n_per else labels_all[chunk]).to(device)
             correct[(c, s)] += int(model(x).argmax(dim=1).eq(y).sum())
 
-    out = [("corruption_top1", 100.0 * k / n, None, {"corruption": c, "severity": s, "n_examples": n})
+    out = [(CORRUPTION_TOP1, 100.0 * k / n, None, {"corruption": c, "severity": s, "n_examples": n})
            for (c, s), k in correct.items()]
     standard = [c for c in present if c in STANDARD_CORRUPTIONS]
     if standard:
         mean = sum(100.0 * correct[(c, s)] / n for c in standard for s in range(1, SEVERITIES + 1))
         mean /= len(standard) * SEVERITIES
-        out.append(("corruption_mean_top1", mean, None, {"n_corruptions": len(standard), "n_examples": n}))
+        out.append((CORRUPTION_MEAN_TOP1, mean, None, {"n_corruptions": len(standard), "n_examples": n}))
     elif log is not None:
         log("no standard corruption present: no corruption_mean_top1")
     return out

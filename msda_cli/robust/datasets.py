@@ -42,7 +42,8 @@ def image_folder(path, image_size: int, in_chans: int = 3, crop_ratio: float = C
     try:
         return ImageFolder(str(path), transform=folder_transform(image_size, in_chans, crop_ratio))
     except (FileNotFoundError, RuntimeError) as e:
-        raise MsdaError(f"image folder {path} holds no images ({str(e).splitlines()[0]}); expected {expected}") from None
+        raise MsdaError(f"image folder {path} holds no images ({str(e).splitlines()[0]}); "
+                        f"expected {expected}") from None
 
 
 class Reshaped(Dataset):

@@ -32,6 +32,8 @@ import torch
 import torch.nn.functional as F
 
 from msda_cli.errors import MsdaError
+from msda_cli.evaluation import accuracy, predict, subset_loader
+from msda_cli.metric_names import DEFORM_TOP1
 
 
 @dataclass(frozen=True)
@@ -107,8 +109,6 @@ def lookup(name: str) -> Deformation:
 def evaluate_deformations(model, dataset, deformations=None, seed: int = 0, n_examples: int | None = None,
                           batch_size: int = 256, progress: bool = True, workers: int = 0) -> list[tuple]:
     """`deform_top1` (percent) for each named deformation (default: all eight of Table 8)."""
-    from msda_cli.robust.batching import predict_logits, subset_loader, top1
-
     names = list(DEFORMATIONS) if deformations is None else list(deformations)
     specs = [lookup(name) for name in names]
     loader, n = subset_loader(dataset, n_examples, seed, batch_size, workers)
@@ -120,7 +120,8 @@ def evaluate_deformations(model, dataset, deformations=None, seed: int = 0, n_ex
         def transform(x, i, values=values, spec=spec, bounds=bounds):
             return deform(x, spec.kind, values[bounds[i]:bounds[i + 1]])
 
-        logits, labels = predict_logits(model, loader, f"deform {name}", progress, transform)
-        rows.append(("deform_top1", top1(logits, labels), None,
+        logits, labels = predict(model, loader, transform=transform, description=f"deform {name}",
+                                 progress=progress)
+        rows.append((DEFORM_TOP1, accuracy(logits, labels), None,
                      {"deformation": name, "seed": int(seed), "n_examples": n}))
     return rows

@@ -17,6 +17,9 @@ import torch
 from torch.utils.data import DataLoader, Subset
 
 from msda_cli.errors import MsdaError
+from msda_cli.evaluation import predict, select_indices
+from msda_cli.metric_names import NATURAL_ADV_TOP1
+from msda_cli.robust.datasets import image_folder
 
 PROTOCOL = "imagenet-a-200"
 
@@ -43,9 +46,6 @@ def evaluate_natural_adversarial(model, model_classes: list[str], folder, image_
                                  progress: bool = True, workers: int = 0,
                                  log: Callable[[str], None] | None = None) -> list[tuple]:
     """`natural_adv_top1` (percent) on an ImageNet-A-style folder."""
-    from msda_cli.robust.batching import predict_logits, select_indices
-    from msda_cli.robust.datasets import image_folder
-
     if not model_classes:
         raise MsdaError("the model's data set has no class names to match the folder's classes against")
     ds = image_folder(folder, image_size, in_chans)
@@ -65,8 +65,8 @@ def evaluate_natural_adversarial(model, model_classes: list[str], folder, image_
         raise MsdaError(f"{folder} has no images in the classes the model knows")
     chosen = [eligible[i] for i in select_indices(len(eligible), n_examples, seed).tolist()]
     loader = DataLoader(Subset(ds, chosen), batch_size=batch_size, shuffle=False, num_workers=workers)
-    logits, labels = predict_logits(model, loader, f"natural adversarial {Path(folder).name}", progress)
+    logits, labels = predict(model, loader, description=f"natural adversarial {Path(folder).name}", progress=progress)
     target = torch.tensor([position[int(t)] for t in labels])
     acc = 100.0 * restricted_predictions(logits, model_indices).eq(target).float().mean().item()
-    return [("natural_adv_top1", acc, None,
+    return [(NATURAL_ADV_TOP1, acc, None,
              {"dataset_dir": str(Path(folder).resolve()), "protocol": PROTOCOL, "n_examples": len(chosen)})]
