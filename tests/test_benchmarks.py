@@ -64,3 +64,8 @@ def test_bench_subsample_prints_the_ratio_to_one_mix_at_a_time(tmp_path):
 def test_bench_report_prints_the_slowest_table(tmp_path):
     out = run(["benchmarks/bench_report.py", "--runs", "60", "--metrics", "600"], tmp_path)
     assert "slowest:" in out
+
+
+def test_bench_parallel_prints_the_ratio_to_jobs_1(tmp_path):
+    out = run(["benchmarks/bench_parallel.py", "--runs", "2", "--epochs", "1", "--image-size", "16"], tmp_path)
+    assert "baseline --jobs 1" in out and "ratio jobs 1 / jobs 2:" in out

@@ -37,6 +37,7 @@ class TrainRequest:
     data_dir: str | None = None
     download: bool = False
     subset_id: str | None = None
+    run_id: str | None = None  # the new run's id, chosen by a launcher (engine/parallel.py); one run only
 
 
 def resolve_configs(req: TrainRequest) -> list[Config]:
@@ -117,6 +118,8 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
         configs = resolve_configs(req)
         check_data(configs)
         run_ids = [None] * len(configs)
+        if req.run_id is not None and main:
+            _check_new_run_id(store, req.run_id, len(configs))
         subset_id = req.subset_id
     subset = check_subset(store, subset_id, configs) if main and subset_id else None
     if main and resume_id is not None:  # every check passed: the run is running again
@@ -129,6 +132,7 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
         for cfg, run_id in zip(configs, run_ids):
             if main and run_id is None:
                 run = store.create_run(
+                    id=req.run_id,
                     name=f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", recipe=cfg.name, dataset=cfg.dataset,
                     arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
                     subset_id=subset_id, msda_version=__version__,
@@ -143,6 +147,17 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def _check_new_run_id(store: Store, run_id: str, n_runs: int) -> None:
+    if n_runs != 1:
+        raise MsdaError(f"--run-id names one run; the options expand into {n_runs}")
+    try:
+        taken = store.get_run(run_id).id == run_id
+    except MsdaError:
+        taken = False
+    if taken:
+        raise MsdaError(f"--run-id {run_id}: a run with this id exists")
 
 
 def check_subset(store: Store, subset_id: str, configs: list[Config]) -> np.ndarray:
