@@ -110,6 +110,10 @@ def train(
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
     download: Annotated[bool, typer.Option("--download", help="Download the data set into --data-dir (machines with internet).")] = False,
     cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
+    jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
+    gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
+    gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
+    run_id: Annotated[Optional[str], typer.Option("--run-id", hidden=True, help="New run id.")] = None,
     db: DbOption = None,
 ):
     """Train one run per (method, arch, seed) of a recipe, storing metrics and checkpoints.
@@ -119,6 +123,7 @@ def train(
       msda train --recipe digits-mixup
       msda train --recipe digits-mixup --method vanilla,mixup,cutmix --seeds 0,1
       msda train --recipe cifar100-gmix --arch wrn28-2 --data-dir ~/data --set optim.lr=0.1
+      msda train --recipe digits-mixup --method vanilla,mixup --seeds 0,1 --jobs 2
       msda train --resume 3f2a1b9c
     """
     from accelerate import Accelerator
@@ -127,13 +132,20 @@ def train(
 
     if resume is None and recipe is None:
         raise MsdaError("give --recipe NAME (see `msda recipes list`) or --resume RUN_ID")
-    if resume is not None and (recipe or method or arch or seeds or set_ or subset or epochs):
+    if resume is not None and (recipe or method or arch or seeds or set_ or subset or epochs or run_id):
         raise MsdaError("--resume continues a run with its stored config; drop the other options")
     req = None
     if resume is None:
         req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
                            epochs=epochs, sets=list(set_ or []), data_dir=data_dir, download=download,
-                           subset_id=subset)
+                           subset_id=subset, run_id=run_id)
+    if (jobs is not None and jobs != 1) or gpus is not None or gpus_per_run is not None:
+        if resume is not None:
+            raise MsdaError("--jobs, --gpus and --gpus-per-run start new runs; resume a run with --resume ID alone")
+        from msda_cli.engine.parallel import train_in_parallel
+
+        gpu_list = _ints(gpus, "--gpus") if gpus is not None else None
+        raise typer.Exit(train_in_parallel(req, db, jobs, gpu_list, gpus_per_run, cpu, console=err, out=out))
     precision = preflight(req, db, resume_id=resume)
     # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
     accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
