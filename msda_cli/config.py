@@ -11,11 +11,12 @@ from __future__ import annotations
 
 import copy
 import itertools
+import math
 from pathlib import Path
 from typing import Any, Literal, Optional
 
 import yaml
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator
+from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, StrictInt, ValidationError, field_validator
 
 from msda_cli.errors import MsdaError
 
@@ -23,31 +24,32 @@ RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
 
 
 class Strict(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    # Numbers are typed strictly (no `true` for a count, no text for a rate) and finite.
+    model_config = ConfigDict(extra="forbid", allow_inf_nan=False)
 
 
 class OptimConfig(Strict):
     name: Literal["sgd", "adam", "adamw"] = "sgd"
-    lr: float = Field(0.1, gt=0)
-    momentum: float = Field(0.9, ge=0, lt=1)
-    weight_decay: float = Field(5e-4, ge=0)
-    nesterov: bool = False
-    betas: tuple[float, float] = (0.9, 0.999)
+    lr: StrictFloat = Field(0.1, gt=0)
+    momentum: StrictFloat = Field(0.9, ge=0, lt=1)
+    weight_decay: StrictFloat = Field(5e-4, ge=0)
+    nesterov: StrictBool = False
+    betas: tuple[StrictFloat, StrictFloat] = (0.9, 0.999)
 
 
 class ScheduleConfig(Strict):
     name: Literal["cosine", "step", "constant"] = "cosine"
-    warmup_epochs: float = Field(0, ge=0)
-    milestones: list[int] = Field(default_factory=list)  # epochs at which step decays lr
-    gamma: float = Field(0.1, gt=0, le=1)  # step decay factor
-    min_lr: float = Field(0.0, ge=0)
+    warmup_epochs: StrictFloat = Field(0, ge=0)
+    milestones: list[StrictInt] = Field(default_factory=list)  # epochs at which step decays lr
+    gamma: StrictFloat = Field(0.1, gt=0, le=1)  # step decay factor
+    min_lr: StrictFloat = Field(0.0, ge=0)
 
 
 class DataConfig(Strict):
     root: Optional[str] = None  # local copy of the data set (`--data-dir`)
-    download: bool = False  # let torchvision fetch the files into `root` (`--download`)
-    augment: bool = True
-    workers: int = Field(2, ge=0)
+    download: StrictBool = False  # let torchvision fetch the files into `root` (`--download`)
+    augment: StrictBool = True
+    workers: StrictInt = Field(2, ge=0)
     options: dict[str, Any] = Field(default_factory=dict)  # passed to build_dataset (image_size, crop, ...)
 
 
@@ -64,14 +66,14 @@ class Config(Strict):
     method_defaults: dict[str, dict[str, Any]] = Field(default_factory=dict)
     optim: OptimConfig = Field(default_factory=OptimConfig)
     schedule: ScheduleConfig = Field(default_factory=ScheduleConfig)
-    epochs: int = Field(gt=0)
-    batch_size: int = Field(128, gt=0)
-    eval_batch_size: int = Field(256, gt=0)
-    seed: int = Field(0, ge=0, lt=2**32)  # the range of NumPy's global seed (accelerate's set_seed)
+    epochs: StrictInt = Field(gt=0)
+    batch_size: StrictInt = Field(128, gt=0)
+    eval_batch_size: StrictInt = Field(256, gt=0)
+    seed: StrictInt = Field(0, ge=0, lt=2**32)  # the range of NumPy's global seed (accelerate's set_seed)
     precision: Literal["no", "fp16", "bf16"] = "no"
-    grad_clip: Optional[float] = Field(None, gt=0)
-    checkpoint_every: int = Field(1, ge=1)  # epochs between checkpoints
-    channels_last: bool = False
+    grad_clip: Optional[StrictFloat] = Field(None, gt=0)
+    checkpoint_every: StrictInt = Field(1, ge=1)  # epochs between checkpoints
+    channels_last: StrictBool = False
 
     @field_validator("name", "dataset", "arch", "method")
     @classmethod
@@ -140,6 +142,9 @@ def read_recipe(name_or_file: str, _seen: tuple = ()) -> dict:
 
 def validate(raw: dict, source: str = "recipe") -> Config:
     """Validate a raw dict; the first problem becomes one MsdaError line."""
+    bad = _non_finite(raw)
+    if bad is not None:  # open sections (mixer, model, data.options) too: .inf would hang a sampler
+        raise MsdaError(f"{source}: {bad[0]}: Input should be a finite number (got {bad[1]!r})")
     try:
         return Config.model_validate(raw)
     except ValidationError as e:
@@ -151,6 +156,18 @@ def validate(raw: dict, source: str = "recipe") -> Config:
             valid = ", ".join(sorted(parent.model_fields)) if parent else ""
             msg = f"unknown key; valid keys here: {valid}"
         raise MsdaError(f"{source}: {where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else "")) from None
+
+
+def _non_finite(node, path: tuple = ()) -> tuple[str, float] | None:
+    """The dotted key and value of the first infinite or NaN number in a raw recipe, if any."""
+    if isinstance(node, float) and not math.isfinite(node):
+        return ".".join(path) or "(top level)", node
+    items = node.items() if isinstance(node, dict) else enumerate(node) if isinstance(node, (list, tuple)) else ()
+    for key, value in items:
+        found = _non_finite(value, path + (str(key),))
+        if found is not None:
+            return found
+    return None
 
 
 def _model_at(loc) -> type[BaseModel] | None:
@@ -194,8 +211,6 @@ def apply_set(raw: dict, assignments: list[str]) -> dict:
         _check_key(key)
         set_dotted(raw, key, value)
     return raw
-
-
 
 
 def set_dotted(raw: dict, key: str, value) -> None:

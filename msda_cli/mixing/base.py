@@ -23,6 +23,7 @@ is 1 or B accordingly.
 
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 
 import torch
@@ -81,7 +82,6 @@ class LossOutput:
     loss: torch.Tensor  # scalar to backpropagate
     logits: torch.Tensor  # logits of the mixed batch (for train accuracy)
     value: torch.Tensor | None = None  # the loss to log, when it differs from `loss`
-    terms: dict | None = None  # extra detached scalars worth logging (e.g. MixupE's R)
 
 
 def soft_cross_entropy(logits: torch.Tensor, target: torch.Tensor) -> torch.Tensor:
@@ -108,8 +108,8 @@ def check_range(name: str, value, low=None, high=None, low_open=False, high_open
         value = float(value)
     except (TypeError, ValueError):
         raise MsdaError(f"{name} must be a number, got {value!r}") from None
-    if value != value:  # NaN
-        raise MsdaError(f"{name} must be a number, got nan")
+    if not math.isfinite(value):  # NaN, or an infinity that would hang a Beta or Gamma sampler
+        raise MsdaError(f"{name} must be a finite number, got {value:g}")
     bad_low = low is not None and (value <= low if low_open else value < low)
     bad_high = high is not None and (value >= high if high_open else value > high)
     if bad_low or bad_high:
