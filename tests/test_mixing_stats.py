@@ -34,7 +34,7 @@ def test_gamma_matches_scipy(a):
     assert stats.kstest(x, stats.gamma(a).cdf).pvalue > 1e-3
     assert x.mean() == pytest.approx(a, rel=0.05)
     assert x.var() == pytest.approx(a, rel=0.1)
-    # the scalar path (few draws at a time) has the same law
+    # few draws at a time (a batch-mode λ needs two) have the same law
     small = np.concatenate([S.gamma(torch.full((3,), a), gen(s)).numpy() for s in range(1500)])
     assert stats.kstest(small, stats.gamma(a).cdf).pvalue > 1e-3
 

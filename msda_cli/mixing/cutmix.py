@@ -11,7 +11,7 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
-from msda_cli.mixing import masks, register_mixer
+from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, lam_tensor, to_device
 from msda_cli.mixing.masks import (
     box_sides,
@@ -21,7 +21,6 @@ from msda_cli.mixing.masks import (
     inside_box,
     lerp_from_partner,
     outside_share,
-    paste_batch_window,
     paste_boxes,
 )
 from msda_cli.mixing.mixup import mixup_blend
@@ -261,15 +260,7 @@ class SaliencyMix(ImageMixer):
             centres = salient_centres(x).index_select(0, perm)
         sides_dev = to_device(sides, x.device)
         bounds = centred_bounds(centres[:, 0], centres[:, 1], sides_dev[:, 0], sides_dev[:, 1], H, W)
-        h, w = sides[:, 0], sides[:, 1]
-        y0, x0 = centres[:, 0] - to_device(h // 2, x.device), centres[:, 1] - to_device(w // 2, x.device)
-        if n == 1:
-            if masks.on_host(x):  # the corner is readable: paste the clipped box
-                x_mix = paste_boxes(x, [(perm, bounds[0])])
-            else:
-                x_mix = x.clone()
-                paste_batch_window(x_mix, x, perm, y0[0], x0[0], int(h[0]), int(w[0]))
-        else:
-            x_mix = lerp_from_partner(x, perm, box_weights(bounds, H, W, x.dtype, inside=0.0).unsqueeze(1))
+        # the box lies on the device (no host sync to read it): a 0/1 mask, one gather and one lerp
+        x_mix = lerp_from_partner(x, perm, box_weights(bounds, H, W, x.dtype, inside=0.0).unsqueeze(1))
         mask = lambda: (~inside_box(bounds, H, W)).float()  # noqa: E731
         return self.finish(x, y, num_classes, index, x_mix, mask, outside_share(bounds, H, W))

@@ -11,7 +11,7 @@ from __future__ import annotations
 import numpy as np
 import torch
 
-from msda_cli.mixing import masks, register_mixer
+from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import (
     MASK_MODES,
     Mixer,
@@ -28,12 +28,10 @@ from msda_cli.mixing.masks import (
     box_weights,
     cached_arange,
     centred_bounds,
-    clipped_box,
     gather_like,
     inside_box,
     lerp_from_partner,
     owner_shares,
-    paste_batch_window,
     paste_boxes,
 )
 from msda_cli.mixing.sampling import dirichlet
@@ -218,8 +216,6 @@ class SaliencyDCutMix(_KImageCut):
         sides = params["sides"]  # [n, K−1, 2] CPU
         index = to_device(params["index"], x.device)
         n = sides.shape[0]
-        if n == 1 and masks.on_host(x):
-            return self._batch_on_host(x, y, num_classes, index, sides)
         sides_dev = to_device(sides, x.device)
         km1 = self.k - 1
         if n == 1:
@@ -234,39 +230,16 @@ class SaliencyDCutMix(_KImageCut):
         # a pixel's source is the last patch holding it
         rank = cached_arange(self.k, x.device)[1:].to(x.dtype).view(1, km1, 1, 1)
         owner = (inside * rank).amax(dim=1, keepdim=True).to(torch.uint8)
-        if n == 1:  # no host sync: windows of known size at device-computed corners
-            x_mix = x.clone()
-            for k in range(1, self.k):
-                h, w = sides[0, k - 1]
-                y0 = centres[k - 1, 0] - to_device(h // 2, x.device)
-                x0 = centres[k - 1, 1] - to_device(w // 2, x.device)
-                paste_batch_window(x_mix, x, index[k], y0, x0, int(h), int(w))
-        else:
-            x_mix = paste_sample_boxes(x, index, inside)
+        x_mix = paste_sample_boxes(x, index, inside)  # batch mode: the [1, K−1, H, W] masks broadcast
         return self._finish(x, y, num_classes, index, owner, x_mix)
-
-    def _batch_on_host(self, x, y, num_classes, index, sides) -> MixOutput:
-        """Batch mode on the CPU: the K−1 boxes are a few Python ints, and the source map is painted
-        by slices and counted by bincount (no tensor ops on per-pixel masks)."""
-        from msda_cli.mixing.saliency import salient_centres
-
-        H, W = x.shape[-2:]
-        centres = salient_centres(gather_like(x, index[1:, 0])).tolist()
-        boxes = [clipped_box(cy, cx, h, w, H, W) for (cy, cx), (h, w) in zip(centres, sides[0].tolist())]
-        own = np.zeros((H, W), dtype=np.uint8)
-        for k, (y0, y1, x0, x1) in enumerate(boxes, start=1):
-            own[y0:y1, x0:x1] = k  # later patches cover earlier ones
-        shares = torch.from_numpy(np.bincount(own.ravel(), minlength=self.k)[None] / (H * W))
-        x_mix = paste_boxes(x, list(zip(index[1:], boxes)))
-        owner = lambda: torch.from_numpy(own).view(1, 1, H, W)  # noqa: E731
-        return self._finish(x, y, num_classes, index, owner, x_mix, shares)
 
 
 def paste_sample_boxes(x: torch.Tensor, index: torch.Tensor, inside: torch.Tensor) -> torch.Tensor:
     """Per-sample boxes pasted in order k = 1..K−1 (later on top): pixel from x[index[k]] inside box k.
 
-    `inside` [B, K−1, H, W] 0/1 masks in x's dtype. One gather and one in-place lerp per source
-    (exact for 0/1 weights); on the CPU far cheaper than a gather over a per-pixel source index.
+    `inside` [B, K−1, H, W] (or [1, K−1, H, W]: one set for the batch) 0/1 masks in x's dtype. One gather
+    and one in-place lerp per source (exact for 0/1 weights); on the CPU far cheaper than a gather over a
+    per-pixel source index.
     """
     out = lerp_from_partner(x, index[1], 1.0 - inside[:, :1])
     for k in range(2, index.shape[0]):

@@ -7,21 +7,11 @@ Box convention (the one timm and the CutMix authors use): a box of integer sides
 
 from __future__ import annotations
 
-import numpy as np
 import torch
-
-
-def on_host(t) -> bool:
-    """Whether `t` is in host memory, where the CPU shortcuts apply (NumPy arithmetic, reading box
-    corners, bincount). The other branch is what runs on a GPU; tests force it on the CPU."""
-    return t.device.type == "cpu"
 
 
 def box_sides(H: int, W: int, area: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
     """Integer sides of a box covering fraction `area` (float64 [n]) of an H×W image."""
-    if on_host(area):  # the same IEEE float64 arithmetic in NumPy, without torch's per-op cost
-        ratio = np.sqrt(np.minimum(np.maximum(area.numpy(), 0.0), 1.0))
-        return torch.from_numpy((H * ratio).astype(np.int64)), torch.from_numpy((W * ratio).astype(np.int64))
     ratio = torch.sqrt(area.clamp(0.0, 1.0))
     return (H * ratio).long(), (W * ratio).long()
 
@@ -31,27 +21,11 @@ def centred_bounds(cy, cx, cut_h, cut_w, H: int, W: int) -> torch.Tensor:
 
     Works on CPU draws or on device tensors (saliency centres) alike.
     """
-    if all(isinstance(t, torch.Tensor) and on_host(t) for t in (cy, cx, cut_h, cut_w)):
-        cy, cx, cut_h, cut_w = (t.numpy() for t in (cy, cx, cut_h, cut_w))
-        b = np.empty((cy.shape[0], 4), dtype=np.int64)
-        b[:, 0] = cy - cut_h // 2
-        b[:, 1] = cy + (cut_h + 1) // 2
-        b[:, 2] = cx - cut_w // 2
-        b[:, 3] = cx + (cut_w + 1) // 2
-        np.maximum(b, 0, out=b)
-        np.minimum(b, (H, H, W, W), out=b)
-        return torch.from_numpy(b)
     y0 = (cy - cut_h // 2).clamp(0, H)
     y1 = (cy + (cut_h + 1) // 2).clamp(0, H)
     x0 = (cx - cut_w // 2).clamp(0, W)
     x1 = (cx + (cut_w + 1) // 2).clamp(0, W)
     return torch.stack([y0, y1, x0, x1], dim=1)
-
-
-def clipped_box(cy: int, cx: int, cut_h: int, cut_w: int, H: int, W: int) -> tuple[int, int, int, int]:
-    """`centred_bounds` for one box in Python ints (a handful of boxes on the CPU)."""
-    return (min(max(cy - cut_h // 2, 0), H), min(max(cy + (cut_h + 1) // 2, 0), H),
-            min(max(cx - cut_w // 2, 0), W), min(max(cx + (cut_w + 1) // 2, 0), W))
 
 
 def box_area(bounds: torch.Tensor) -> torch.Tensor:
@@ -165,39 +139,6 @@ def outside_share(bounds: torch.Tensor, H: int, W: int) -> torch.Tensor:
     return 1.0 - box_area(bounds).double() / (H * W)
 
 
-def paste_batch_box(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor, box) -> None:
-    """In place: out[:, :, box] = src[index][:, :, box] for one box (CPU ints) shared by the batch.
-
-    Only the box region is gathered, so this costs about what timm's batch CutMix costs.
-    """
-    y0, y1, x0, x1 = (int(v) for v in box)
-    if y1 > y0 and x1 > x0:
-        out[:, :, y0:y1, x0:x1] = src[:, :, y0:y1, x0:x1].index_select(0, index)
-
-
-def paste_batch_window(out: torch.Tensor, src: torch.Tensor, index: torch.Tensor, y0, x0, h: int, w: int,
-                       ) -> None:
-    """In place paste of a box whose size (h, w) is known on the CPU but whose *unclipped* corner
-    (y0, x0: 0-d tensors) was computed on the device (saliency peaks).
-
-    On the CPU the corner is read and the box sliced. On an accelerator there is no host sync:
-    the row/column indices are clamped into the image and pasted by advanced indexing; clamped
-    duplicates copy a pixel onto itself, so the pasted set is exactly the clipped box.
-    """
-    if h <= 0 or w <= 0:
-        return
-    H, W = out.shape[-2:]
-    if on_host(out):
-        y0, x0 = int(y0), int(x0)
-        box = (max(y0, 0), min(y0 + h, H), max(x0, 0), min(x0 + w, W))
-        paste_batch_box(out, src, index, box)
-        return
-    rows = (y0 + torch.arange(h, device=out.device)).clamp(0, H - 1)
-    cols = (x0 + torch.arange(w, device=out.device)).clamp(0, W - 1)
-    patch = src[:, :, rows[:, None], cols[None, :]].index_select(0, index)
-    out[:, :, rows[:, None], cols[None, :]] = patch
-
-
 def blend(x: torch.Tensor, partner: torch.Tensor, mask: torch.Tensor) -> torch.Tensor:
     """M⊙x + (1−M)⊙partner as one lerp; exact for M ∈ {0, 1}. mask [n,1,H,W] broadcasts over C."""
     return torch.lerp(partner, x, mask.to(x.dtype))
@@ -206,12 +147,7 @@ def blend(x: torch.Tensor, partner: torch.Tensor, mask: torch.Tensor) -> torch.T
 def owner_shares(owner: torch.Tensor, K: int) -> torch.Tensor:
     """Realized pixel share of each source: owner (integer) [n,1,H,W] -> float32 [n, K]."""
     flat = owner.flatten(1)
-    n, P = flat.shape
-    if on_host(flat):  # one bincount over (row, source) pairs (on CUDA it would read its max: a sync)
-        pairs = flat.long() + (cached_arange(n, flat.device) * K).unsqueeze(1)
-        counts = torch.bincount(pairs.flatten(), minlength=n * K).view(n, K).double()
-    else:
-        counts = torch.stack([(flat == k).sum(1, dtype=torch.float64) for k in range(K)], dim=1)
-    return (counts / P).float()
+    counts = torch.stack([(flat == k).sum(1, dtype=torch.float64) for k in range(K)], dim=1)
+    return (counts / flat.shape[1]).float()
 
 

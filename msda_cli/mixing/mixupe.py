@@ -13,10 +13,11 @@ With clean logits f(x_i), p = softmax(f) and one-hot y_i: q̂(x_i) = (y_i − p_
 term added to the plain cross-entropy of the unmixed batch (one forward pass; α still sets
 E[1−λ']).
 
-The clean forward is batched with the mixed one: one forward over torch.cat([x̃, x]), so a
-step costs about 1.3× Mixup. Note that BatchNorm layers therefore see the concatenated batch
+The clean forward is batched with the mixed one: one forward over torch.cat([x̃, x]); the paper
+states 1.3× Mixup's step (on a GPU; on the CPU, where the second half of the batch costs as much
+as the first, 2.2–2.5×: benchmarks/bench_step.py). Note that BatchNorm layers therefore see the concatenated batch
 (mixed and clean samples together) in their batch statistics. `LossOutput.value` is the Mixup
-loss L_mix (what is logged); `terms["mixupe_r"]` is the extra term (R, or the code's sum).
+loss L_mix (what is logged).
 """
 
 from __future__ import annotations
@@ -83,4 +84,4 @@ class MixupE(Mixup):
             below = (q < CODE_THRESHOLD).to(q.dtype)
             extra = (q * below).sum() / B
             loss = l_mix - self.eta * e * extra
-        return LossOutput(loss, logits, l_mix.detach(), {"mixupe_r": extra.detach()})
+        return LossOutput(loss, logits, l_mix.detach())

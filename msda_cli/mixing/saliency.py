@@ -9,11 +9,8 @@ from __future__ import annotations
 
 import math
 
-import numpy as np
 import torch
 import torch.nn.functional as F
-
-from msda_cli.mixing import masks
 
 WORK_SIZE = 64
 
@@ -91,13 +88,8 @@ def saliency_map(x: torch.Tensor) -> torch.Tensor:
 def salient_centres(x: torch.Tensor) -> torch.Tensor:
     """[B, 2] long (row, col) in x's pixel grid of each image's most salient point (on x.device)."""
     sal = saliency_map(x)
-    B, h, w = sal.shape
+    h, w = sal.shape[-2:]
     H, W = x.shape[-2:]
-    if masks.on_host(sal):  # NumPy's argmax is vectorized (torch's CPU one is not); first maximum in both
-        r, c = np.divmod(np.argmax(sal.detach().reshape(B, h * w).numpy(), axis=1), w)
-        r = np.minimum(((r + 0.5) * (H / h)).astype(np.int64), H - 1)  # the float64 steps below
-        c = np.minimum(((c + 0.5) * (W / w)).astype(np.int64), W - 1)
-        return torch.from_numpy(np.stack([r, c], axis=1))
     flat = sal.flatten(1).argmax(dim=1)
     r, c = flat // w, flat % w
     # centre of the work-grid cell, mapped back to full resolution

@@ -13,15 +13,10 @@ produce 0/0: beta and Dirichlet are a sigmoid / softmax of log-gamma differences
 
 from __future__ import annotations
 
-import math
-
 import numpy as np
 import torch
 
 _TINY = 1e-300
-
-
-_SMALL = 16  # up to this many draws, scalar Python arithmetic beats a dozen tiny tensor ops
 
 
 def log_gamma(shape: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
@@ -31,44 +26,9 @@ def log_gamma(shape: torch.Tensor, generator: torch.Generator | None = None) -> 
     if bool((a == 1.0).all()):  # Gamma(1) is Exp(1) = −log(1 − U): one uniform per draw, no rejection
         u = torch.rand(a.numel(), generator=generator, dtype=torch.float64)
         return torch.log(-torch.log1p(-u)).view(shape.shape)
-    if a.numel() <= _SMALL:
-        alphas = a.tolist()
-        if not all(v > 0 for v in alphas):  # also rejects NaN
-            raise ValueError("gamma shape parameters must be > 0")
-        out = _log_gamma_scalar(alphas, generator)
-    else:
-        if not bool((a > 0).all()):
-            raise ValueError("gamma shape parameters must be > 0")
-        out = _log_gamma_vector(a, generator)
-    return out.view(shape.shape)
-
-
-def _log_gamma_scalar(alphas: list[float], generator) -> torch.Tensor:
-    """Marsaglia–Tsang one draw at a time, from blocks of normals/uniforms drawn with `generator`."""
-    z: list[float] = []
-    u: list[float] = []
-    out = []
-    for a in alphas:
-        a1 = a + 1.0 if a < 1 else a
-        d = a1 - 1.0 / 3.0
-        c = 1.0 / math.sqrt(9.0 * d)
-        while True:
-            if not z:
-                z = torch.randn(2 * len(alphas) + 4, generator=generator, dtype=torch.float64).tolist()
-                u = torch.rand(3 * len(alphas) + 4, generator=generator, dtype=torch.float64).tolist()
-            elif not u:
-                u = torch.rand(3 * len(alphas) + 4, generator=generator, dtype=torch.float64).tolist()
-            zz, uu = z.pop(), u.pop()
-            v = (1.0 + c * zz) ** 3
-            if v > 0 and math.log(max(uu, _TINY)) < 0.5 * zz * zz + d - d * v + d * math.log(v):
-                lg = math.log(d) + math.log(v)
-                break
-        if a < 1:
-            if not u:
-                u = torch.rand(3 * len(alphas) + 4, generator=generator, dtype=torch.float64).tolist()
-            lg += math.log(max(u.pop(), _TINY)) / a
-        out.append(lg)
-    return torch.tensor(out, dtype=torch.float64)
+    if not bool((a > 0).all()):  # also rejects NaN
+        raise ValueError("gamma shape parameters must be > 0")
+    return _log_gamma_vector(a, generator).view(shape.shape)
 
 
 def _log_gamma_vector(a: torch.Tensor, generator, tries: int = 3) -> torch.Tensor:
