@@ -70,9 +70,6 @@ def test_jobs_2_gives_the_weights_and_metrics_of_jobs_1(tmp_path):
         for name in weights_a:
             assert torch.equal(weights_a[name], weights_b[name]), (key, name)
         assert final_a == final_b and epochs_a == epochs_b and len(epochs_a) == 4, key
-    # Two at a time: the second run started before the first one finished.
-    created, finished = zip(*query(two / "msda.db", "SELECT created_at, finished_at FROM run ORDER BY created_at"))
-    assert created[1] < finished[0]
     ids = [i for (i,) in query(two / "msda.db", "SELECT id FROM run")]
     assert "4 finished · 0 failed" in r.stdout and all(i in r.stdout for i in ids)
     assert r.stderr.count(" epoch 2/2: ") == 4  # outside a terminal: one line per epoch of each run
@@ -134,7 +131,7 @@ def test_a_failing_run_does_not_stop_the_others(db_path, isolated_results, monke
 
 def test_sigterm_stops_every_child_and_each_run_resumes(msda, isolated_results, db_path):
     results, db = isolated_results, db_path
-    args = ["train", "--recipe", "digits-vanilla", "--seeds", "0,1,2", "--epochs", "12", *TINY, "--jobs", "2"]
+    args = ["train", "--recipe", "digits-vanilla", "--seeds", "0,1,2", "--epochs", "16", *TINY, "--jobs", "2"]
     proc = subprocess.Popen(python_cmd(*args), env=_env(results), stdout=subprocess.PIPE, stderr=subprocess.PIPE,
                             text=True)
     deadline = time.time() + 300
@@ -152,14 +149,14 @@ def test_sigterm_stops_every_child_and_each_run_resumes(msda, isolated_results, 
     stdout, stderr = proc.communicate(timeout=120)
     assert proc.returncode == 130, stderr[-3000:]
     runs = query(db, "SELECT id, status, epochs_done, pid, error FROM run")
-    assert len(runs) == 2  # the third run was never started
+    assert len(runs) == 2  # two ran at once, the third was never started
     for run_id, status, epochs_done, pid, error in runs:
-        assert (status, error) == ("interrupted", "interrupted by signal") and 1 <= epochs_done < 12
+        assert (status, error) == ("interrupted", "interrupted by signal") and 1 <= epochs_done < 16
         assert not _alive(pid)
         assert f"msda train --resume {run_id}" in stdout
     assert "not started" in stdout and "2 interrupted" in stdout
     assert msda("train", "--resume", runs[0][0]).code == 0
-    assert query(db, "SELECT status, epochs_done FROM run WHERE id=?", runs[0][0]) == [("finished", 12)]
+    assert query(db, "SELECT status, epochs_done FROM run WHERE id=?", runs[0][0]) == [("finished", 16)]
 
 
 @pytest.mark.parametrize("args,message", [
