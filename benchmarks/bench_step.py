@@ -2,13 +2,15 @@
 
     .venv/bin/python benchmarks/bench_step.py [--arch preactresnet18|digits-cnn] [--batch 128] [--reps 5]
                                               [--device cpu|cuda] [--threads 1] [--size 32] [--methods a,b]
+                                              [--malloc msda|default]
 
 A step is what the training loop does per batch: `mixer.loss` (mix, forward, soft cross-entropy; MixupE's
 batched clean pass, Manifold Mixup's hook), backward, SGD step. Every method (its default hyperparameters)
 trains the same model on the same batch; the steps are interleaved (round r visits the methods in order,
 round r + 1 in reverse, after one warm-up step each), so a change of load on a shared machine hits all alike.
 Prints each method's median step and its overhead in percent of the vanilla step, and MixupE's step against
-Mixup's (the paper states 1.3×: its clean forward is batched with the mixed one).
+Mixup's (the paper states 1.3×: its clean forward is batched with the mixed one). The steps run under msda's
+host allocator settings, as the CLI does (`--malloc default`: without them).
 Targets (issue #17, on a GPU): every method ≤ 5 % over vanilla, MixupE ≤ 1.3× Mixup.
 """
 
@@ -22,7 +24,7 @@ import torch
 
 from msda_cli.mixing import MIXERS, build_mixer
 from msda_cli.models import Normalized, build_model
-from timing import timed  # benchmarks/timing.py (run from the repository root)
+from timing import add_malloc_option, apply_malloc, timed  # benchmarks/timing.py (run from the repository root)
 
 CIFAR_MEAN, CIFAR_STD = (0.4914, 0.4822, 0.4465), (0.2470, 0.2435, 0.2616)
 NUM_CLASSES = {"digits-cnn": 10}  # the rest: CIFAR-100
@@ -59,7 +61,9 @@ def main(argv=None) -> int:
     parser.add_argument("--device", default="cpu", choices=["cpu", "cuda"])
     parser.add_argument("--threads", type=int, default=1, help="CPU threads for torch (1 = stable timings)")
     parser.add_argument("--methods", default="all", help="comma-separated methods (vanilla is always timed)")
+    add_malloc_option(parser)
     args = parser.parse_args(argv)
+    memory = apply_malloc(args.malloc)
     if args.device == "cuda" and not torch.cuda.is_available():
         print("CUDA is not available", file=sys.stderr)
         return 2
@@ -87,7 +91,7 @@ def main(argv=None) -> int:
     med_cpu = {n: statistics.median(cpu[n]) for n in names}
     on_cpu = device.type == "cpu"
     print(f"{args.arch}, batch {args.batch}×3×{args.size}×{args.size}, device {device.type}, "
-          f"{torch.get_num_threads()} thread(s), {args.reps} interleaved steps per method (medians)")
+          f"{torch.get_num_threads()} thread(s), {args.reps} interleaved steps per method (medians); {memory}")
     print(f"{'method':<18}{'step ms':>10}{'overhead':>10}" + (f"{'CPU ms':>10}{'overhead':>10}" if on_cpu else "")
           + f"   target{'' if not on_cpu else ' (on a GPU)'}")
     missed = []

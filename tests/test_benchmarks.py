@@ -37,15 +37,16 @@ def test_bench_loop_prints_the_throughput_ratio(tmp_path):
     assert "ratio msda/bare" in out and "default allocator" in out
 
 
-@pytest.mark.parametrize("arch", ["digits-cnn", "preactresnet18"])
-def test_bench_step_prints_every_methods_overhead_and_mixupe_against_mixup(tmp_path, arch):
+@pytest.mark.parametrize("arch, malloc, memory", [("digits-cnn", "msda", "freed blocks kept"),
+                                                  ("preactresnet18", "default", "default allocator")])
+def test_bench_step_prints_every_methods_overhead_and_mixupe_against_mixup(tmp_path, arch, malloc, memory):
     out = run(["benchmarks/bench_step.py", "--arch", arch, "--batch", "4", "--size", "8", "--reps", "1",
-               "--device", "cpu"], tmp_path)
+               "--device", "cpu", "--malloc", malloc], tmp_path)
     from msda_cli.mixing import MIXERS
 
     for name in MIXERS:
         assert f"\n{name} " in out, name
-    assert "MixupE / Mixup step:" in out and "%" in out
+    assert "MixupE / Mixup step:" in out and "%" in out and memory in out
 
 
 def test_bench_attacks_prints_the_ratio_to_torchattacks(tmp_path):
