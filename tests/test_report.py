@@ -11,18 +11,32 @@ import time
 import numpy as np
 import pytest
 
+from msda_cli.config import set_dotted
 from msda_cli.errors import MsdaError
-from msda_cli.report import build_report, list_tables, render, render_rich
+from msda_cli.report import TABLES, build_report, list_tables, render, render_rich
 from msda_cli.report.paper import lookup_paper, parse_paper_value
+from msda_cli.report.plan import resolve
 from msda_cli.store import Store
 
 
-def _run(store, method, arch, seed, metrics, *, dataset="cifar100", status="finished", mixer=None, subset_id=None,
-         epochs=300, lr=0.2):
-    cfg = {"dataset": dataset, "arch": arch, "method": method, "mixer": mixer or {}, "seed": seed, "epochs": epochs,
-           "optim": {"name": "sgd", "lr": lr}, "data": {"options": {}}}
-    run = store.create_run(name=f"{method}-{arch}-{seed}", recipe="hand", dataset=dataset, arch=arch, method=method,
-                           seed=seed, config=json.dumps(cfg), subset_id=subset_id)
+def plan_config(table: str, row: str, col: str | None = None) -> dict:
+    """The resolved config of a cell's plan (of the table's plan for a table of data-made headers)."""
+    spec = TABLES[table]
+    if col is None:
+        return resolve(spec.plan).config
+    rh = next(h for h in spec.rows if h.label == row)
+    return resolve(spec.cell(rh, next(h for h in spec.cols if h.label == col)).plan).config
+
+
+def _run(store, config, seed, metrics, *, status="finished", subset_id=None, **changes):
+    """A run made from `config` (with `changes`: dotted keys as `mixer__r`) holding `metrics`."""
+    cfg = json.loads(json.dumps(config))
+    for key, value in changes.items():
+        set_dotted(cfg, key.replace("__", "."), value)
+    cfg["seed"] = seed
+    run = store.create_run(name=f"{cfg['method']}-{cfg['arch']}-{seed}", recipe=cfg["name"], dataset=cfg["dataset"],
+                           arch=cfg["arch"], method=cfg["method"], seed=seed, config=json.dumps(cfg),
+                           subset_id=subset_id)
     for kind, items in metrics.items():
         store.add_metrics(run.id, kind, items)
     store.update_run(run.id, status=status)
@@ -32,39 +46,44 @@ def _run(store, method, arch, seed, metrics, *, dataset="cifar100", status="fini
 @pytest.fixture(scope="module")
 def db(tmp_path_factory):
     store = Store(tmp_path_factory.mktemp("report") / "msda.db")
+    vanilla, mixup = plan_config("2", "Vanilla (no MSDA)", "RN56"), plan_config("2", "Mixup", "RN56")
+    hmix = plan_config("2", "HMix", "RN56")
     ids = {}
-    ids["A"] = _run(store, "vanilla", "resnet56", 0, {"eval": [("top1", 60.0), ("top5", 90.0)]})
+    ids["A"] = _run(store, vanilla, 0, {"eval": [("top1", 60.0), ("top5", 90.0)]})
     time.sleep(0.002)
     store.add_metrics(ids["A"], "eval", [("top1", 73.0)])  # re-evaluation: the latest value counts
-    ids["B"] = _run(store, "vanilla", "resnet56", 1, {"eval": [("top1", 74.0)]})
-    ids["C"] = _run(store, "vanilla", "resnet56", 2, {"eval": [("top1", 75.5)]})
-    ids["D"] = _run(store, "mixup", "resnet56", 0, {
+    ids["B"] = _run(store, vanilla, 1, {"eval": [("top1", 74.0)]})
+    ids["C"] = _run(store, vanilla, 2, {"eval": [("top1", 75.5)]})
+    ids["D"] = _run(store, mixup, 0, {
         "eval": [("top1", 74.0)],
         "robust": [("pgd", 30.0, None, {"attack": "pgd", "eps": 8, "mode": "gray-box"}),
                    ("pgd", 50.0, None, {"attack": "pgd", "eps": 4, "mode": "gray-box"})]})
-    ids["E"] = _run(store, "mixup", "resnet56", 1, {
+    ids["E"] = _run(store, mixup, 1, {
         "eval": [("top1", 74.5)], "robust": [("fgsm", 20.0, None, {"attack": "fgsm", "eps": 8, "n_examples": 100})]})
     time.sleep(0.002)  # FGSM again on more examples: the same setting, the latest value counts
     store.add_metrics(ids["E"], "robust", [("fgsm", 25.0, None, {"attack": "fgsm", "eps": 8, "n_examples": 1000})])
-    ids["F"] = _run(store, "hmix", "resnet56", 0, {"eval": [("top1", 76.0)]}, mixer={"alpha": 1.0, "r": 0.5})
-    ids["G"] = _run(store, "hmix", "resnet56", 1, {"eval": [("top1", 90.0)]}, mixer={"r": 0.75})
-    ids["H"] = _run(store, "cutmix", "wrn28-2", 0, {"eval": [("top1", 75.0)]})
-    ids["I"] = _run(store, "cutmix", "wrn28-2", 1, {"eval": [("top1", 99.0)]}, status="failed")
-    ids["J"] = _run(store, "gmix", "wrn28-2", 0, {"eval": [("top1", 98.0)]}, status="running")
-    ids["K"] = _run(store, "vanilla", "preactresnet18", 0, {"eval": [("top1", 95.0)]}, dataset="cifar10")
-    # MixupE's protocol (200 epochs, lr 0.1): not a run of the unified-analysis Table 2
-    ids["P"] = _run(store, "vanilla", "preactresnet50", 0, {"eval": [("top1", 70.0)]}, epochs=200, lr=0.1)
+    ids["F"] = _run(store, hmix, 0, {"eval": [("top1", 76.0)]})
+    ids["G"] = _run(store, hmix, 1, {"eval": [("top1", 90.0)]}, mixer__r=0.75)  # another setting than the plan's
+    ids["H"] = _run(store, plan_config("2", "CutMix", "WRN28-2"), 0, {"eval": [("top1", 75.0)]})
+    ids["I"] = _run(store, plan_config("2", "CutMix", "WRN28-2"), 1, {"eval": [("top1", 99.0)]}, status="failed")
+    ids["J"] = _run(store, plan_config("2", "GMix", "WRN28-2"), 0, {"eval": [("top1", 98.0)]}, status="running")
+    ids["K"] = _run(store, vanilla, 0, {"eval": [("top1", 95.0)]}, dataset="cifar10", arch="preactresnet18")
+    # MixupE's protocol (200 epochs, lr 0.1, ...): not a run of the unified-analysis Table 2
+    ids["P"] = _run(store, plan_config("mixupe-1b", "ERM", "PreActResNet50"), 0, {"eval": [("top1", 70.0)]})
+    # Table 2's plan trained 200 epochs at lr 0.1: --where epochs=200 optim.lr=0.1 finds it
+    ids["Q"] = _run(store, plan_config("2", "Vanilla (no MSDA)", "PreActRN50"), 0, {"eval": [("top1", 71.0)]},
+                    epochs=200, optim__lr=0.1)
     # training times for DCutMix Table 2's time ratio (CIFAR-100, PreActResNet18)
-    for key, method, seed, top1, seconds in (("V0", "vanilla", 0, 76.0, 100.0), ("V1", "vanilla", 1, 77.0, 120.0),
-                                             ("M0", "mixup", 0, 78.0, 99.0), ("M1", "mixup", 1, 79.0, 143.0)):
+    for key, method, seed, top1, seconds in (("V0", "Vanilla", 0, 76.0, 100.0), ("V1", "Vanilla", 1, 77.0, 120.0),
+                                             ("M0", "Mixup", 0, 78.0, 99.0), ("M1", "Mixup", 1, 79.0, 143.0)):
         metrics = {"eval": [("top1", top1)], "train": [("train_time_s", seconds)]}
-        ids[key] = _run(store, method, "preactresnet18", seed, metrics)
+        ids[key] = _run(store, plan_config("dcutmix-2", "PreActResNet18", method), seed, metrics)
     # data subsets (DCutMix Figure 5a): runs trained on subsets of a source run
     src = ids["V0"]
     for measure, ratio, errs in (("cv", 0.05, (40.0, 42.0)), ("random", 0.05, (46.0,)), ("cv", 0.1, (30.0,))):
         sub = store.add_subset(source_run_id=src, measure=measure, ratio=ratio, size=100, indices_path="x.npy")
         for seed, e in enumerate(errs):
-            _run(store, "dcutmix", "pyramidnet110", seed, {"eval": [("top1", 100.0 - e)]}, subset_id=sub.id)
+            _run(store, plan_config("dcutmix-fig5a", ""), seed, {"eval": [("top1", 100.0 - e)]}, subset_id=sub.id)
     return store, ids
 
 
@@ -74,7 +93,7 @@ def frame(db):
 
 
 # ----- aggregation -------------------------------------------------------------------
-def test_cell_mean_std_match_numpy_and_skip_unfinished(frame):
+def test_cell_mean_std_match_numpy_and_skip_unfinished(frame, db):
     rep = build_report(frame, table="2")
     van = rep.cell("Vanilla (no MSDA)", "RN56")
     vals = np.array([73.0, 74.0, 75.5])  # A's re-evaluation (73.0) replaces its first 60.0
@@ -82,7 +101,7 @@ def test_cell_mean_std_match_numpy_and_skip_unfinished(frame):
     assert van.mean == pytest.approx(vals.mean(), abs=1e-12)
     assert van.std == pytest.approx(vals.std(ddof=1), abs=1e-12)
     one = rep.cell("HMix", "RN56")  # r = 0.75 run G is not HMix of this table (r = 0.5)
-    assert (one.n, one.mean, one.std) == (1, 76.0, None)
+    assert (one.n, one.mean, one.std) == (1, 76.0, None) and one.left_out == [db[1]["G"]]
     assert rep.cell("CutMix", "WRN28-2").n == 1  # the failed run I is left out
     assert rep.cell("GMix", "WRN28-2").mean is None  # the running run J is left out
     assert rep.cell("HMix", "RN56").best and not rep.cell("Mixup", "RN56").best
@@ -112,16 +131,26 @@ def test_where_compares_numbers_and_run_columns(frame):
     assert ("Vanilla",) not in rep.rows and ("Mixup",) in rep.rows
 
 
-def test_protocol_keeps_other_papers_runs_out_unless_replaced(frame):
+def test_other_settings_stay_out_named_unless_where_replaces_them(frame, db):
+    _, ids = db
     rep = build_report(frame, table="2")
-    assert rep.cell("Vanilla (no MSDA)", "PreActRN50").mean is None
-    assert "1 run(s) that match but were trained under another protocol" in rep.caption
-    assert "Protocol: epochs=300, optim.lr=0.2" in rep.caption
+    cell = rep.cell("Vanilla (no MSDA)", "PreActRN50")
+    assert cell.mean is None and sorted(cell.left_out) == sorted([ids["P"], ids["Q"]])
+    assert ("3 run(s) of a cell's data set, architecture and method but another setting are left out (keys that "
+            "differ: epochs, mixer.r, optim.lr, optim.nesterov, schedule.milestones); --runs lists them per cell."
+            ) in rep.caption
+    listed = build_report(frame, table="2", show_runs=True)
+    assert f"[left out, another setting: {ids['G']}]" in render(listed, "markdown")
+    row = next(r for r in csv.DictReader(io.StringIO(render(listed, "csv"))) if r["Method"] == "HMix"
+               and r["column"] == "RN56")
+    assert (row["run_ids"], row["left_out"]) == (ids["F"], ids["G"])
     rep = build_report(frame, table="mixupe-1b")
     assert rep.cell("ERM", "PreActResNet50").mean == pytest.approx(30.0)  # error = 100 - top1
+    assert rep.cell("ERM", "PreActResNet50").left_out == [ids["Q"]]  # Table 2's protocol, 200 epochs at lr 0.1
     rep = build_report(frame, table="2", where=["epochs=200", "optim.lr=0.1"])
-    assert rep.cell("Vanilla (no MSDA)", "PreActRN50").mean == 70.0
+    assert rep.cell("Vanilla (no MSDA)", "PreActRN50").mean == 71.0
     assert rep.cell("Vanilla (no MSDA)", "RN56").mean is None
+    assert "Filter: epochs=200, optim.lr=0.1 (in place of the plans' values)." in rep.caption
 
 
 def test_time_ratio_divides_by_vanilla_of_the_row(frame):
@@ -169,7 +198,8 @@ ADHOC_MD = """\
 
 Cells: mean ± sample standard deviation over seeds (ddof = 1); one seed shows the value alone; \
 n = 1–3 seeds per cell. Bold: best per column (higher is better). 2 unfinished run(s) \
-(running/failed/interrupted) left out; --include-unfinished counts them. Filter: dataset=cifar100, \
+(running/failed/interrupted) left out; --include-unfinished counts them. 1 cell(s) pool runs of different \
+settings (keys that differ): HMix / RN56 (mixer.r); narrow with --where KEY=VALUE. Filter: dataset=cifar100, \
 arch={resnet56, wrn28-2}.
 """
 
@@ -290,17 +320,11 @@ def test_render_unknown_format(frame):
         render(_adhoc(frame), "html")
 
 
-def test_no_matching_run_renders_empty_table_with_hint(frame, monkeypatch):
-    from msda_cli.report import paper
-
-    monkeypatch.setattr(paper, "recipe_index", lambda: {("mixupe", "1a"): ["c10-erm", "c10-mixupe"]})
+def test_no_matching_run_renders_empty_table_with_hint(frame):
     rep = build_report(frame, table="mixupe-1a")
     assert rep.empty and all(c.mean is None for row in rep.cells for c in row)
-    assert ("No finished run matches this table yet; recipes for this table: c10-erm, c10-mixupe; e.g. "
-            "`msda train --recipe c10-erm --arch preactresnet50,preactresnet101,wrn28-10 --seeds 0,1,2`") in rep.caption
-    monkeypatch.setattr(paper, "recipe_index", lambda: {})
-    rep = build_report(frame, table="mixupe-1a")
-    assert "`msda train --recipe RECIPE --method vanilla,mixup,mixupe --arch preactresnet50," in rep.caption
+    assert ("No finished run matches this table yet; `msda reproduce --table mixupe-1a --seeds 0,1,2` trains every "
+            "cell (`--dry-run` shows each cell's recipe and overrides).") in rep.caption
     md = _squeezed(render(rep, "markdown"))
     assert "| ERM | – | – | – |" in md
     rep = build_report(frame, where=["dataset=svhn"])
@@ -310,7 +334,7 @@ def test_no_matching_run_renders_empty_table_with_hint(frame, monkeypatch):
 
 def test_list_tables_ids():
     ids = [t.id for t in list_tables()]
-    assert ids[:3] == ["1", "2", "3"]
+    assert ids[:3] == ["1", "2", "3"] and ids[-1] == "digits"
     assert {"mixupe-1a", "mixupe-8", "dcutmix-1", "dcutmix-5", "dcutmix-fig5a"} <= set(ids)
     assert not any("5" == t.paper_table and t.paper_key == "mixupe" for t in list_tables())  # no speech table
     assert all(t.caption and t.paper for t in list_tables())

@@ -8,11 +8,13 @@
 `build_report` also accepts a `Store` in place of the frame (it then loads the frame and the
 subsets itself). Modules, in the order data flows through them:
 
-    spec        how a table is declared (Paper, MetricSpec, Header, TableSpec, CellSpec)
-    tables/     the papers' tables, one module per paper, and their registry (TABLES)
-    paper       published values (paper_values/<paper>.yaml) and the recipes behind each table
+    spec        how a table is declared (Paper, MetricSpec, Header, TableSpec, CellSpec, and each cell's Plan)
+    tables/     the papers' tables, one module per paper, msda's digits table, and their registry (TABLES)
+    settings    a run's setting: its config without the keys that cannot change a result (NOT_SETTINGS)
+    plan        a cell's plan resolved as `msda train` resolves it: the setting its runs have
+    paper       published values (paper_values/<paper>.yaml)
     match       value matchers of filters;  filters: `--where` parsing and key checks
-    frame       the store's frame prepared once: runs, flattened configs, subsets, metric values
+    frame       the store's frame prepared once: runs, flattened configs, settings, subsets, metric values
     labels      display labels and order of methods, architectures, data sets, keys, metrics
     adhoc       `--rows/--cols/--metric` as a table declaration
     build       a declaration + the frame -> a Report (results);  caption: its caption

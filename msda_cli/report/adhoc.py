@@ -59,7 +59,7 @@ def pivot_spec(prep: Prepared, rows: str, cols: str, metric: str | None, where: 
     else:
         row_names = tuple(key_label(k) for k in row_keys)
     return TableSpec(
-        id="", source=None, paper_table="", where={}, rows=(), cols=(), metric=ms,
+        id="", source=None, paper_table="", rows=(), cols=(), metric=ms,
         caption=f"{ms.label[:1].upper()}{ms.label[1:]} by {_keys_text(row_keys)} and {_keys_text(col_keys)}",
         row_names=row_names, dynamic_rows=",".join(row_keys), dynamic_cols=",".join(col_keys), best="column",
     )

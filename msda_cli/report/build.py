@@ -1,9 +1,14 @@
 """From the store's frame and a table declaration to a Report: filter runs, aggregate cells, compare.
 
-Each cell's runs are those passing its `CellSpec` filter (`TableSpec.cell`), the user's
-`--where`, and (unless asked otherwise) finished; a cell is the mean ± sample std of one value
-per run. Then come ratio-to-a-column cells, difference columns, published values, the bold
-best cells and the caption.
+A paper table's cell counts the runs of its plan's setting (`TableSpec.cell`, then
+msda_cli.report.plan): same resolved config, seed aside, same data set, architecture and method,
+on the full data unless the plan trains on subsets. A `--where KEY=VALUE` replaces the plans'
+value of KEY. Runs of the cell's data set, architecture and method under another setting are
+left out, named in the caption (the keys that differ) and listed by `--runs`. An ad-hoc pivot's
+cell counts the runs its headers and `--where` select, and the caption says where a cell pools
+several settings. Only finished runs count unless asked otherwise; a cell is the mean ± sample
+std of one value per run. Then come ratio-to-a-column cells, difference columns, published
+values, the bold best cells and the caption.
 """
 
 from __future__ import annotations
@@ -19,10 +24,12 @@ from msda_cli.report.caption import caption, empty_hint
 from msda_cli.report.filters import check_keys, parse_where, split_params
 from msda_cli.report.frame import FINISHED, Prepared, prepare
 from msda_cli.report.labels import ordered, value_label
-from msda_cli.report.match import Eq, Match, OneOf, as_matcher, is_missing
+from msda_cli.report.match import Eq, Match, OneOf, Present, is_missing
 from msda_cli.report.paper import lookup_paper
+from msda_cli.report.plan import Resolved, resolve
 from msda_cli.report.results import Cell, Report
-from msda_cli.report.spec import Header, TableSpec
+from msda_cli.report.settings import differing_keys, is_setting, setting_text
+from msda_cli.report.spec import CellSpec, Header, TableSpec
 from msda_cli.report.tables import TABLES
 
 
@@ -54,17 +61,75 @@ def build_report(frame, table: str | None = None, rows: str = "method", cols: st
     spec = TABLES.get(str(table))
     if spec is None:
         raise MsdaError(f"unknown table {table!r}; valid ids: {', '.join(TABLES)}")
-    check_keys(prep, user, "--where", known=spec.filter_keys())
+    check_keys(prep, user, "--where", known=spec.filter_keys() | plan_keys(spec))
     return build_table(prep, spec, metric, user, paper, include_unfinished, show_runs)
+
+
+def table_plans(spec: TableSpec) -> list[tuple[CellSpec, Resolved | None]]:
+    """Every cell that holds runs with its resolved plan (None where the tool cannot train it)."""
+    return [(cs, None if cs.plan.untrainable else resolve(cs.plan)) for cs in spec.cells()]
+
+
+def plan_keys(spec: TableSpec) -> set[str]:
+    """The config keys the table's plans set (what a `--where` may replace)."""
+    if spec.source is None:
+        return set()
+    dynamic = spec.dynamic_rows or spec.dynamic_cols  # its cells' plan is the table's
+    resolved = [res for _, res in table_plans(spec)] + ([resolve(spec.plan)] if dynamic else [])
+    return {k for res in resolved if res is not None for k in res.setting}
 
 
 @dataclass
 class LeftOut:
-    """Runs that matched a cell but do not count in it, for the caption."""
+    """Runs that matched a cell but do not count in it, and cells that pool settings, for the caption."""
 
     unfinished: set[int] = field(default_factory=set)
-    other_protocol: set[int] = field(default_factory=set)
+    other_setting: set[int] = field(default_factory=set)  # a cell's data set, arch and method, another setting
+    other_keys: set[str] = field(default_factory=set)  # the keys those runs differ on from the plan
+    mixed: dict[str, list[str]] = field(default_factory=dict)  # cell label -> the keys its runs differ on
+    untrainable: dict[str, int] = field(default_factory=dict)  # reason -> cells
     multi_setting: set[str] = field(default_factory=set)  # metrics some run has under several settings
+
+
+class CellRuns:
+    """Which runs a cell counts: its plan's setting (paper tables) and its headers' filters, with the
+    user's `--where`; the keys the user filters on replace the plans' values of those keys."""
+
+    def __init__(self, prep: Prepared, user_runs: dict[str, Match], counted: np.ndarray):
+        self.prep, self.counted = prep, counted
+        self.user_mask = prep.run_mask(user_runs)
+        self.drop = frozenset(user_runs)
+
+    def plan_masks(self, res: Resolved) -> tuple[np.ndarray, np.ndarray]:
+        """(runs of the plan's setting, runs with the plan's data set, architecture, method and data)."""
+        described = {"dataset": res.dataset, "arch": res.arch, "method": res.method,
+                     "subset_id": Present() if res.plan.subsets else OneOf(None)}
+        described = self.prep.run_mask({k: v for k, v in described.items() if k not in self.drop})
+        return self.prep.setting_mask(setting_text(res.setting, self.drop), described, self.drop), described
+
+    def select(self, cs: CellSpec, res: Resolved | None, values: np.ndarray,
+               left_out: LeftOut) -> tuple[np.ndarray, np.ndarray]:
+        """The cell's counted runs and those of another setting it leaves out (positions); records both."""
+        mask = self.user_mask & self.prep.run_mask(cs.where) & ~np.isnan(values)
+        other = np.zeros(0, dtype=np.int64)
+        if res is not None:
+            same, described = self.plan_masks(res)
+            other = np.flatnonzero(mask & described & ~same & self.counted)
+            left_out.other_setting.update(other.tolist())
+            for theirs in self.prep.distinct_settings(other, self.drop):
+                left_out.other_keys.update(differing_keys(res.setting, theirs, self.drop))
+            mask &= same
+        left_out.unfinished.update(np.flatnonzero(mask & ~self.counted).tolist())
+        idx = np.flatnonzero(mask & self.counted)
+        mixed = self.mixed_keys(idx)
+        if mixed:
+            left_out.mixed[cs.label] = mixed
+        return idx, other
+
+    def mixed_keys(self, idx: np.ndarray) -> list[str]:
+        """The keys on which the settings of these runs differ (none if they share one)."""
+        first, *others = self.prep.distinct_settings(idx) or [None]
+        return sorted({k for theirs in others for k in differing_keys(first, theirs)})
 
 
 def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[str, Match], paper: bool,
@@ -74,11 +139,10 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     user_runs, user_params = split_params(user)
     finished = prep.columns["status"].to_numpy(dtype=object) == FINISHED
     counted = np.ones(prep.n_runs, dtype=bool) if include_unfinished else finished
-    protocol = {k: v for k, v in spec.protocol.items() if k not in user_runs}
-    user_mask = prep.run_mask(user_runs)
+    runs = CellRuns(prep, user_runs, counted)
     left_out = LeftOut()
     if spec.dynamic_rows or spec.dynamic_cols:
-        spec = _with_dynamic_headers(prep, spec, user_mask, protocol, user_params, counted, finished, left_out)
+        spec = _with_dynamic_headers(prep, spec, runs, user_params, finished, left_out)
 
     cells, raw = [], {}
     for i, rh in enumerate(spec.rows):
@@ -88,17 +152,18 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
                 line.append(Cell(derived=True))
                 continue
             cs = spec.cell(rh, ch)
+            if cs.plan is not None and cs.plan.untrainable:
+                left_out.untrainable[cs.plan.untrainable] = left_out.untrainable.get(cs.plan.untrainable, 0) + 1
+                raw[(i, j)] = np.zeros(0)
+                line.append(Cell())
+                continue
             values, counts, n_multi = prep.per_run_values(cs.metric, user_params)
-            mask = prep.run_mask(cs.where) & user_mask & ~np.isnan(values)
-            in_protocol = prep.run_mask({k: v for k, v in cs.protocol.items() if k not in user_runs})
-            left_out.other_protocol.update(np.flatnonzero(mask & counted & ~in_protocol).tolist())
-            mask &= in_protocol
-            left_out.unfinished.update(np.flatnonzero(mask & ~counted).tolist())
-            idx = np.flatnonzero(mask & counted)
+            idx, other = runs.select(cs, resolve(cs.plan) if cs.plan is not None else None, values, left_out)
             if n_multi and (counts[idx] > 1).any():
                 left_out.multi_setting.add(cs.metric.name)
             raw[(i, j)] = values[idx]
-            line.append(_cell(values[idx], [str(prep.run_ids[k]) for k in idx]))
+            line.append(_cell(values[idx], [str(prep.run_ids[k]) for k in idx],
+                              [str(prep.run_ids[k]) for k in other]))
         cells.append(line)
 
     notes = []
@@ -108,7 +173,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     has_paper = bool(spec.paper_key) and _published_values(cells, spec, values_table)
     _mark_best(cells, spec, spec.metric.lower_is_better)
     empty = not any(c.n for row in cells for c in row)
-    notes += _notes(spec, protocol, left_out, user, include_unfinished, paper and not has_paper)
+    notes += _notes(spec, left_out, user, include_unfinished, paper and not has_paper)
     if empty:
         notes.insert(0, empty_hint(spec))
 
@@ -134,13 +199,15 @@ def _with_metric(spec: TableSpec, metric: str | None) -> tuple[TableSpec, str]:
     raise MsdaError(f"table {spec.id} has no metric {metric!r}; choose from: {', '.join(options)}")
 
 
-def _with_dynamic_headers(prep: Prepared, spec: TableSpec, user_mask: np.ndarray, protocol: dict,
-                          user_params: dict[str, Match], counted: np.ndarray, finished: np.ndarray,
-                          left_out: LeftOut) -> TableSpec:
-    """Rows/columns made from the distinct values among the runs that have the metric."""
+def _with_dynamic_headers(prep: Prepared, spec: TableSpec, runs: CellRuns, user_params: dict[str, Match],
+                          finished: np.ndarray, left_out: LeftOut) -> TableSpec:
+    """Rows/columns made from the distinct values among the runs that have the metric (of the table's
+    plan's setting, in a paper table)."""
     values, _, _ = prep.per_run_values(spec.metric, user_params)
-    base = prep.run_mask(spec.where) & user_mask & prep.run_mask(protocol) & ~np.isnan(values)
-    candidates = base & counted
+    base = runs.user_mask & ~np.isnan(values)
+    if spec.source is not None:
+        base &= np.logical_and(*runs.plan_masks(resolve(spec.plan)))
+    candidates = base & runs.counted
     # unfinished runs that would have made a header of their own
     left_out.unfinished.update(np.flatnonzero(base & ~finished).tolist())
     rows = dynamic_headers(prep, spec.dynamic_rows.split(","), candidates) if spec.dynamic_rows else spec.rows
@@ -172,13 +239,13 @@ def dynamic_headers(prep: Prepared, keys: list[str], candidates: np.ndarray) -> 
     return headers
 
 
-def _cell(values: np.ndarray, run_ids: list[str]) -> Cell:
+def _cell(values: np.ndarray, run_ids: list[str], left_out: list[str] = ()) -> Cell:
     n = len(values)
     if n == 0:
-        return Cell()
+        return Cell(left_out=list(left_out))
     mean = float(np.mean(values))
     std = float(np.std(values, ddof=1)) if n > 1 else None
-    return Cell(mean=mean, std=std, n=n, run_ids=run_ids)
+    return Cell(mean=mean, std=std, n=n, run_ids=run_ids, left_out=list(left_out))
 
 
 def _ratio_to_column(cells: list[list[Cell]], raw: dict, spec: TableSpec) -> bool:
@@ -194,7 +261,7 @@ def _ratio_to_column(cells: list[list[Cell]], raw: dict, spec: TableSpec) -> boo
             if ref_mean is None:
                 cells[i][j], dropped = Cell(), True
             else:
-                cells[i][j] = _cell(raw[(i, j)] / ref_mean, cells[i][j].run_ids)
+                cells[i][j] = _cell(raw[(i, j)] / ref_mean, cells[i][j].run_ids, cells[i][j].left_out)
     return dropped
 
 
@@ -256,7 +323,15 @@ def _row_layout(spec: TableSpec) -> tuple[list[str], list[tuple[str, ...]]]:
     return names, paths
 
 
-def _notes(spec: TableSpec, protocol: dict, left_out: LeftOut, user: dict[str, Match], include_unfinished: bool,
+MAX_KEYS = 8  # keys named in one note
+
+
+def _keys_text(keys) -> str:
+    keys = sorted(keys)
+    return ", ".join(keys[:MAX_KEYS]) + (f" and {len(keys) - MAX_KEYS} more" if len(keys) > MAX_KEYS else "")
+
+
+def _notes(spec: TableSpec, left_out: LeftOut, user: dict[str, Match], include_unfinished: bool,
            paper_missing: bool) -> list[str]:
     notes = []
     if left_out.multi_setting:
@@ -265,17 +340,25 @@ def _notes(spec: TableSpec, protocol: dict, left_out: LeftOut, user: dict[str, M
     if left_out.unfinished and not include_unfinished:
         notes.append(f"{len(left_out.unfinished)} unfinished run(s) (running/failed/interrupted) left out; "
                      "--include-unfinished counts them.")
-    if spec.protocol:
-        shown = ", ".join(f"{k}={as_matcher(v).describe()}" for k, v in protocol.items())
-        if shown:
-            notes.append(f"Protocol: {shown} (the paper's; --where KEY=VALUE replaces it).")
-        if left_out.other_protocol:
-            notes.append(f"{len(left_out.other_protocol)} run(s) that match but were trained under another "
-                         "protocol are left out.")
+    if left_out.other_setting:
+        notes.append(f"{len(left_out.other_setting)} run(s) of a cell's data set, architecture and method but "
+                     f"another setting are left out (keys that differ: {_keys_text(left_out.other_keys)}); "
+                     "--runs lists them per cell.")
+    if left_out.mixed:
+        cells = list(left_out.mixed)
+        shown = "; ".join(f"{c} ({_keys_text(left_out.mixed[c])})" for c in cells[:3])
+        more = f"; and {len(cells) - 3} more" if len(cells) > 3 else ""
+        notes.append(f"{len(cells)} cell(s) pool runs of different settings (keys that differ): {shown}{more}; "
+                     "narrow with --where KEY=VALUE.")
+    if left_out.untrainable:
+        n = sum(left_out.untrainable.values())
+        notes.append(f"Not trainable here ({n} cell{'s' if n > 1 else ''}): {'; '.join(left_out.untrainable)}.")
     if include_unfinished:
         notes.append("Includes unfinished runs (running/failed/interrupted).")
     if user:
-        notes.append("Filter: " + ", ".join(f"{k}={m.describe()}" for k, m in user.items()) + ".")
+        replaced = spec.source is not None and any(is_setting(k) for k in user if not k.startswith("params."))
+        notes.append("Filter: " + ", ".join(f"{k}={m.describe()}" for k, m in user.items())
+                     + (" (in place of the plans' values)" if replaced else "") + ".")
     if paper_missing:
         notes.append("No published values for this table." if spec.source is not None else
                      "--paper applies to paper tables (--table ID); an ad-hoc pivot has no published values.")

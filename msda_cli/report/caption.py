@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-from msda_cli.report import paper
 from msda_cli.report.results import Report
 from msda_cli.report.spec import TableSpec
 
@@ -33,28 +32,5 @@ def empty_hint(spec: TableSpec) -> str:
     if spec.source is None:  # an ad-hoc pivot
         return ("No finished run matches; train one with `msda train --recipe NAME` "
                 "(see `msda recipes list`) and evaluate it, or loosen --where.")
-    recipes = paper.recipes_for(spec)
-    arch = _values_of(spec, "arch")
-    if recipes:
-        cmd = f"msda train --recipe {recipes[0]}" + (f" --arch {','.join(arch)}" if len(arch) > 1 else "")
-        shown = ", ".join(recipes[:12]) + (f" (+{len(recipes) - 12} more)" if len(recipes) > 12 else "")
-        how = f"recipes for this table: {shown}; e.g. `{cmd} --seeds 0,1,2`"
-    else:
-        methods = _values_of(spec, "method")
-        cmd = "msda train --recipe RECIPE" + (f" --method {','.join(methods)}" if methods else "") \
-            + (f" --arch {','.join(arch)}" if arch else "") + " --seeds 0,1,2"
-        how = f"produce one with `{cmd}`" + (f" ({spec.recipe_hint})" if spec.recipe_hint else "")
-    return f"No finished run matches this table yet; {how}. See `msda recipes list`."
-
-
-def _values_of(spec: TableSpec, key: str) -> list[str]:
-    """The plain values the table's headers (else the table) filter `key` on, in header order."""
-    out: list[str] = []
-    for h in (*spec.rows, *spec.cols):
-        v = h.where.get(key, spec.where.get(key))
-        if isinstance(v, str) and v not in out:
-            out.append(v)
-    v = spec.where.get(key)
-    if isinstance(v, str) and v not in out:
-        out.append(v)
-    return out
+    return (f"No finished run matches this table yet; `msda reproduce --table {spec.id} --seeds 0,1,2` trains "
+            "every cell (`--dry-run` shows each cell's recipe and overrides).")

@@ -3,8 +3,9 @@
 The frame (one row per final metric, joined with its run) is turned once into a run table
 (run columns + the flattened resolved config + subset columns) and a metric table; both are
 cached per frame object, so building every paper table from one frame parses JSON once.
-Filters become boolean masks over runs, and a metric becomes one value per run, so a cell
-costs a few numpy operations whatever the store's size.
+Filters become boolean masks over runs and a metric becomes one value per run, so a cell
+costs a few numpy operations whatever the store's size; a run's setting (msda_cli.report.settings)
+is computed only for the runs of a cell's data set, architecture and method.
 """
 
 from __future__ import annotations
@@ -19,6 +20,7 @@ import pandas as pd
 from msda_cli.errors import MsdaError
 from msda_cli.report.labels import subset_label
 from msda_cli.report.match import Match, as_matcher
+from msda_cli.report.settings import flatten, setting, setting_text
 from msda_cli.report.spec import MetricSpec
 
 RUN_COLUMNS = ("run_id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "subset_id")
@@ -71,6 +73,8 @@ class Prepared:
         self._values_cache: dict[tuple, tuple] = {}
         self._param_keys: frozenset | None = None
         self._settings: dict[str, str] = {}
+        self._flat: dict[int, dict] = {}  # id(config) -> its setting
+        self._setting_texts: dict[frozenset, dict[int, str]] = {}  # drop -> id(config) -> setting text
 
     # -- keys --------------------------------------------------------------------------
     def config_keys(self) -> list[str]:
@@ -119,6 +123,42 @@ class Prepared:
             code = self._pair_index.get((kind, name))
             self._groups[(kind, name)] = None if code is None else self.metrics[self._pair_codes == code]
         return self._groups[(kind, name)]
+
+    # -- settings ---------------------------------------------------------------------
+    def setting_at(self, pos: int) -> dict:
+        """The setting of the run at position `pos` (msda_cli.report.settings)."""
+        config = self._configs[pos]
+        flat = self._flat.get(id(config))
+        if flat is None:
+            flat = self._flat[id(config)] = setting(config)
+        return flat
+
+    def setting_texts(self, positions: np.ndarray, drop: frozenset = frozenset()) -> list[str]:
+        """The setting text of each run at `positions`, leaving out the keys in `drop`. Computed on
+        demand (a cell asks only for the runs of its data set, architecture and method) and cached."""
+        cache = self._setting_texts.setdefault(drop, {})
+        out = []
+        for pos in positions.tolist():
+            key = id(self._configs[pos])
+            text = cache.get(key)
+            if text is None:
+                text = cache[key] = setting_text(self.setting_at(pos), drop)
+            out.append(text)
+        return out
+
+    def setting_mask(self, text: str, within: np.ndarray, drop: frozenset = frozenset()) -> np.ndarray:
+        """Runs among `within` (a mask) whose setting, without the keys in `drop`, has this text."""
+        pos = np.flatnonzero(within)
+        mask = np.zeros(self.n_runs, dtype=bool)
+        mask[pos] = np.array([t == text for t in self.setting_texts(pos, drop)], dtype=bool)
+        return mask
+
+    def distinct_settings(self, positions: np.ndarray, drop: frozenset = frozenset()) -> list[dict]:
+        """One setting (a run's) per distinct setting text among the runs at `positions`."""
+        first: dict[str, int] = {}
+        for pos, text in zip(positions.tolist(), self.setting_texts(positions, drop)):
+            first.setdefault(text, pos)
+        return [self.setting_at(pos) for pos in first.values()]
 
     # -- masks ------------------------------------------------------------------------
     def run_mask(self, where: dict[str, Any]) -> np.ndarray:
@@ -223,21 +263,6 @@ def prepare(frame: pd.DataFrame, subsets=None) -> Prepared:
 def clear_prepared() -> None:
     """Forget every prepared frame (a benchmark's cold start)."""
     _PREPARED.clear()
-
-
-def flatten(obj: Any, prefix: str = "") -> dict[str, Any]:
-    """{"mixer": {"k": 3}} -> {"mixer.k": 3}; lists as JSON text."""
-    out: dict[str, Any] = {}
-    if isinstance(obj, dict):
-        for k, v in obj.items():
-            name = f"{prefix}{k}"
-            if isinstance(v, dict):
-                out.update(flatten(v, name + "."))
-            elif isinstance(v, (list, tuple, dict)):
-                out[name] = json.dumps(v, sort_keys=True)
-            else:
-                out[name] = v
-    return out
 
 
 _ABSENT = object()

@@ -37,7 +37,7 @@ def value_text(cell: Cell, decimals: int, show_n: bool = False) -> str:
 
 
 def extra_text(cell: Cell, report: Report) -> str:
-    """What follows our value: the published value and difference, run ids."""
+    """What follows our value: the published value and difference, run ids (and those left out)."""
     d = report.decimals
     parts = []
     if report.show_paper and cell.paper is not None:
@@ -48,6 +48,8 @@ def extra_text(cell: Cell, report: Report) -> str:
             parts.append(f"(paper {paper})")
     if report.show_runs and cell.run_ids:
         parts.append("[" + ", ".join(cell.run_ids) + "]")
+    if report.show_runs and cell.left_out:
+        parts.append("[left out, another setting: " + ", ".join(cell.left_out) + "]")
     return " ".join(parts)
 
 
@@ -90,7 +92,7 @@ def records(report: Report) -> list[dict]:
             rec = {name or f"level{k}": label for k, (name, label) in enumerate(zip(report.row_names, path))}
             rec.update(column=col, mean=_num(cell.mean), std=_num(cell.std), n=cell.n,
                        paper=_num(cell.paper), paper_std=_num(cell.paper_std), diff=_num(cell.diff),
-                       best=cell.best, run_ids=list(cell.run_ids))
+                       best=cell.best, run_ids=list(cell.run_ids), left_out=list(cell.left_out))
             out.append(rec)
     return out
 
@@ -98,12 +100,12 @@ def records(report: Report) -> list[dict]:
 def to_csv(report: Report) -> str:
     buf = io.StringIO()
     names = [name or f"level{k}" for k, name in enumerate(report.row_names)]
-    fields = [*names, "column", "mean", "std", "n", "paper", "paper_std", "diff", "best", "run_ids"]
+    fields = [*names, "column", "mean", "std", "n", "paper", "paper_std", "diff", "best", "run_ids", "left_out"]
     w = csv.DictWriter(buf, fieldnames=fields, lineterminator="\n")
     w.writeheader()
     for rec in records(report):
         rec = {k: ("" if v is None else v) for k, v in rec.items()}
-        rec["run_ids"] = ";".join(rec["run_ids"])
+        rec["run_ids"], rec["left_out"] = ";".join(rec["run_ids"]), ";".join(rec["left_out"])
         rec["best"] = "1" if rec["best"] else "0"
         for k in ("mean", "std", "paper", "paper_std", "diff"):
             if rec[k] != "":

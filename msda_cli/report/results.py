@@ -11,6 +11,7 @@ class Cell:
     std: float | None = None  # sample std over runs (ddof=1); None for one run
     n: int = 0
     run_ids: list[str] = field(default_factory=list)
+    left_out: list[str] = field(default_factory=list)  # runs of the cell's data set, arch, method, other setting
     paper: float | None = None
     paper_std: float | None = None
     diff: float | None = None  # mean - paper

@@ -1,10 +1,13 @@
-"""How a paper table is declared: its paper, metrics, row and column headers, and the cells they make.
+"""How a paper table is declared: its paper, metrics, row and column headers, and how each cell's runs are made.
 
-A table is a grid of headers. Each row and column header carries a run filter (`where`: run
-columns such as `method`/`arch`/`dataset`, or dotted keys into the resolved config such as
-`mixer.k`, `data.options.crop`), and may override the metric (Top-1 / Top-5 columns, one
-attack per column). `TableSpec.cell(row, col)` is the one place where a cell's full run
-filter is put together; the report build, the benchmark and the tests all read it there.
+A table is a grid of headers. In a paper table every cell has a plan (`Plan`): the recipe and
+overrides that train its runs (`msda train --recipe R --method M --arch A --set K=V`) and the
+measurements its metric needs afterwards (`FollowUp`: `msda robust`, `msda subsample`). The
+table, its row, its column and the cell itself each give a part of the plan; `TableSpec.cell(row,
+col)` joins them, and the cell's run filter is derived from the joined plan's resolved config
+(msda_cli.report.plan), never written by hand. Headers made from the data (ad-hoc pivots, the
+subset table's measures and ratios) filter runs by `where`: run columns such as `method`, or
+dotted config keys such as `mixer.k`.
 """
 
 from __future__ import annotations
@@ -22,7 +25,6 @@ class Paper:
     key: str
     title: str
     short: str  # the title's prefix: "MixupE Table 3: ..."
-    aliases: tuple[str, ...] = ()  # first words by which recipes' `paper_table` name it
 
 
 @dataclass(frozen=True)
@@ -60,12 +62,74 @@ TOP1_ACC, TOP5_ACC = accuracy(), accuracy(names.TOP5, "top-5 accuracy (%)")
 TOP1_ERR, TOP5_ERR = error(), error(names.TOP5, "top-5 error (%)")
 
 
+OTHER_SEED = "other-seed"  # a follow-up's `source`: the cell's run of another seed (gray-box attacks)
+
+
+@dataclass(frozen=True)
+class FollowUp:
+    """A measurement of each finished run of a cell: `msda robust RUN ...` or `msda subsample RUN ...`,
+    with that command's options (RobustRequest / subsample option names) as (name, value) pairs."""
+
+    command: str  # "robust" | "subsample"
+    options: tuple[tuple[str, Any], ...] = ()
+
+    @property
+    def settings(self) -> dict[str, Any]:
+        return dict(self.options)
+
+    def describe(self) -> str:
+        """`robust --attack pgd --eps 8 --source <another seed>`, as a user would type it."""
+        words = [self.command]
+        for key, value in self.options:
+            flag = "--" + key.replace("_", "-")
+            if value is True:
+                words.append(flag)
+            else:
+                words += [flag, "<the run of another seed>" if value == OTHER_SEED else str(value)]
+        return " ".join(words)
+
+
+def robust(**options) -> FollowUp:
+    return FollowUp("robust", tuple(options.items()))
+
+
+@dataclass(frozen=True)
+class Plan:
+    """How a cell's runs are made, or a part of that (table, row, column, cell); `a | b` joins two parts.
+
+    `recipe` may name the cell's method as `{method}` ("cifar100-{method}"); `sets` are `--set
+    key=value` overrides, applied in order (a later part's win). `subsets`: the cell's runs train on
+    the subsets this `subsample` follow-up makes of the plan's own runs on the full data.
+    `untrainable`: why this tool cannot make the cell's runs (a method or architecture it lacks).
+    """
+
+    recipe: str | None = None
+    method: str | None = None
+    arch: str | None = None
+    sets: tuple[str, ...] = ()
+    followups: tuple[FollowUp, ...] = ()
+    subsets: FollowUp | None = None
+    untrainable: str | None = None
+
+    def __or__(self, other: "Plan") -> "Plan":
+        return Plan(recipe=other.recipe or self.recipe, method=other.method or self.method,
+                    arch=other.arch or self.arch, sets=self.sets + other.sets,
+                    followups=self.followups + tuple(f for f in other.followups if f not in self.followups),
+                    subsets=other.subsets or self.subsets, untrainable=self.untrainable or other.untrainable)
+
+    @property
+    def recipe_name(self) -> str | None:
+        return self.recipe.format(method=self.method) if self.recipe else None
+
+
 @dataclass(frozen=True)
 class Header:
-    """A row or column: its label (as the paper prints it), run filter, optional metric."""
+    """A row or column: its label (as the paper prints it), its part of the cells' plans (paper
+    tables) or its run filter (headers made from the data), and an optional metric."""
 
     label: str
     where: dict[str, Any] = field(default_factory=dict)
+    plan: Plan = field(default_factory=Plan)
     metric: MetricSpec | None = None
     group: str | None = None  # outer row label (e.g. the model in "model x method" tables)
     paper: str | None = None  # the name in paper_values/*.yaml when it differs from label
@@ -83,18 +147,17 @@ class Header:
 
 @dataclass(frozen=True)
 class CellSpec:
-    """One cell: its headers, its metric and what a run must match to count in it."""
+    """One cell: its headers, its metric, its plan (None in an ad-hoc pivot) and its headers' filters."""
 
     row: Header
     col: Header
     metric: MetricSpec
-    where: dict[str, Any]  # the table's, row's, column's and cell-specific filters
-    protocol: dict[str, Any]  # the paper's training protocol, on keys `where` does not set
+    plan: Plan | None
+    where: dict[str, Any]  # the filters of headers made from the data
 
     @property
-    def run_filter(self) -> dict[str, Any]:
-        """Everything a run must match (the keys of `where` and `protocol` are disjoint)."""
-        return {**self.where, **self.protocol}
+    def label(self) -> str:
+        return " / ".join((*self.row.path, self.col.label))
 
 
 @dataclass(frozen=True)
@@ -103,23 +166,19 @@ class TableSpec:
     source: Paper | None  # None for an ad-hoc pivot
     paper_table: str  # table id inside the paper's values file
     caption: str
-    where: dict[str, Any]
     rows: tuple[Header, ...]
     cols: tuple[Header, ...]
     metric: MetricSpec
     row_names: tuple[str, ...] = ("Method",)
     best: str | None = "column"  # "column" | "row" | None
     metrics: dict[str, MetricSpec] = field(default_factory=dict)  # alternatives: --metric NAME
-    cell_where: dict[tuple[str, str], dict[str, Any]] = field(default_factory=dict)  # (row label, col label)
+    plan: Plan = field(default_factory=Plan)  # the part of every cell's plan the table gives
+    cell_plans: dict[tuple[str, str], Plan] = field(default_factory=dict)  # (row label, col label): the cell's part
     dynamic_rows: str | None = None  # rows = distinct values of this key (when `rows` is empty)
     dynamic_cols: str | None = None
-    recipe_hint: str = ""
     note: str = ""
     decimals: int = 2
-    number: str | None = None  # the table's number as the title prints it (default: paper_table)
-    # the paper's training protocol (epochs, lr, batch size) where two papers train the same data
-    # set and architecture differently; `--where KEY=VALUE` on one of these keys replaces it
-    protocol: dict[str, Any] = field(default_factory=dict)
+    number: str | None = None  # the table's number as the title prints it (default: paper_table; "": none)
 
     @property
     def paper_key(self) -> str:
@@ -134,15 +193,19 @@ class TableSpec:
         """`MixupE Table 3: ImageNet accuracy` (an ad-hoc pivot's caption is its title)."""
         if self.source is None:
             return self.caption
-        t = self.number or self.paper_table
+        t = self.number if self.number is not None else self.paper_table
+        if not t:  # a table of no paper
+            return f"{self.source.short}: {self.caption.split('.')[0]}"
         kind = "Figure" if t.startswith("fig") else "Table"
         return f"{self.source.short} {kind} {t.removeprefix('fig')}: {self.caption.split('.')[0]}"
 
     def cell(self, row: Header, col: Header) -> CellSpec:
-        """The cell (row, col): its metric (column's, row's, else the table's) and its run filter."""
-        where = {**self.where, **row.where, **col.where, **self.cell_where.get((row.label, col.label), {})}
-        protocol = {k: v for k, v in self.protocol.items() if k not in where}
-        return CellSpec(row, col, col.metric or row.metric or self.metric, where, protocol)
+        """The cell (row, col): its metric (column's, row's, else the table's), its plan (the table's,
+        row's, column's and its own parts, later ones winning) and its headers' filters."""
+        plan = None
+        if self.source is not None:
+            plan = self.plan | row.plan | col.plan | self.cell_plans.get((row.label, col.label), Plan())
+        return CellSpec(row, col, col.metric or row.metric or self.metric, plan, {**row.where, **col.where})
 
     def cells(self) -> Iterator[CellSpec]:
         """Every declared cell that holds runs (difference columns have none)."""
@@ -152,12 +215,10 @@ class TableSpec:
                     yield self.cell(row, col)
 
     def filter_keys(self) -> set[str]:
-        """Every key any of the table's filters reads."""
-        keys = set(self.where) | set(self.protocol)
+        """Every key the table's headers filter on (a plan's keys are its resolved config's)."""
+        keys: set[str] = set()
         for h in (*self.rows, *self.cols):
             keys |= set(h.where)
-        for d in self.cell_where.values():
-            keys |= set(d)
         for k in (self.dynamic_rows, self.dynamic_cols):
             if k:
                 keys |= set(k.split(","))
@@ -166,19 +227,24 @@ class TableSpec:
 
 # ----- declaration helpers -------------------------------------------------------------------
 def methods(*pairs) -> tuple[Header, ...]:
-    """Headers from (label, method) or (label, method, extra-where) tuples."""
+    """Headers from (label, method) or (label, method, extra plan part) tuples."""
     out = []
     for p in pairs:
-        label, method, extra = (tuple(p) + ({},))[:3]
-        out.append(Header(label, {"method": method, **extra}))
+        label, method, extra = (tuple(p) + (Plan(),))[:3]
+        out.append(Header(label, plan=Plan(method=method) | extra))
     return tuple(out)
 
 
 def archs(*pairs) -> tuple[Header, ...]:
-    return tuple(Header(label, {"arch": arch}) for label, arch in pairs)
+    return tuple(Header(label, plan=Plan(arch=arch)) for label, arch in pairs)
+
+
+def untrainable(label: str, reason: str, **header) -> Header:
+    """A header whose cells the paper fills with a setting this tool cannot train."""
+    return Header(label, plan=Plan(untrainable=reason), **header)
 
 
 def grouped(groups, inner) -> tuple[Header, ...]:
-    """Two-level rows: every (group label, group where) x inner header."""
-    return tuple(Header(h.label, {**gw, **h.where}, group=g, paper=h.paper, metric=h.metric)
-                 for g, gw in groups for h in inner)
+    """Two-level rows: every (group label, group plan part) x inner header."""
+    return tuple(Header(h.label, plan=gp | h.plan, group=g, paper=h.paper, metric=h.metric)
+                 for g, gp in groups for h in inner)

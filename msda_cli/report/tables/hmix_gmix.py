@@ -1,53 +1,48 @@
 """Park, Yun, Chun et al., "A Unified Analysis of Mixed Sample Data Augmentation" (HMix/GMix).
 
-Published values: paper_values/hmix-gmix.yaml.
+Published values: paper_values/hmix-gmix.yaml. Each method's recipe holds the paper's
+hyperparameters (CIFAR-100: HMix r = 0.5, GMix α = 0.5; ImageNet: Mixup α = 0.8, HMix r = 0.75).
 """
 
 from __future__ import annotations
 
-from msda_cli.report.match import Default
-from msda_cli.report.spec import TOP1_ACC, Header, Paper, TableSpec, archs, methods
-from msda_cli.report.tables.protocols import CUTMIX_IMAGENET, UNIFIED_CIFAR
+from msda_cli.report.spec import TOP1_ACC, Header, Paper, Plan, TableSpec, archs, methods, untrainable
 
 PAPER = Paper("hmix-gmix", "A Unified Analysis of Mixed Sample Data Augmentation (HMix/GMix)",
-              short="Unified analysis (HMix/GMix)", aliases=("hmix-gmix", "unified", "hmix", "gmix"))
+              short="Unified analysis (HMix/GMix)")
 
 CROP_SCENARIOS = TableSpec(
     id="1", source=PAPER, paper_table="1",
     caption="Different tasks need different MSDA strategies. Validation top-1 accuracy (%) of Mixup and "
             "CutMix on ImageNet-100 under two crop scenarios (large crop: 80-100 % of the area, small crop: "
             "25-40 %, resized to 64x64); HMix and GMix as in the paper's Appendix G (no values printed)",
-    where={"dataset": "imagenet100"},
-    rows=(Header("Scenario 1: Large crop", {"data.options.crop": "large"}),
-          Header("Scenario 2: Small crop", {"data.options.crop": "small"})),
+    rows=(Header("Scenario 1: Large crop", plan=Plan(recipe="imagenet100-large-crop-{method}")),
+          Header("Scenario 2: Small crop", plan=Plan(recipe="imagenet100-small-crop-{method}"))),
     cols=methods(("Mixup", "mixup"), ("CutMix", "cutmix"))
     + (Header("Δ (CutMix - Mixup)", derived=("CutMix", "Mixup")),)
     + methods(("HMix", "hmix"), ("GMix", "gmix")),
     metric=TOP1_ACC, row_names=("Scenario",), best="row",
-    recipe_hint="imagenet100 crop-scenario recipe (data.options.crop=large|small)",
 )
 
 CIFAR100 = TableSpec(
-    id="2", source=PAPER, paper_table="2", protocol=UNIFIED_CIFAR,
+    id="2", source=PAPER, paper_table="2", plan=Plan(recipe="cifar100-{method}"),
     caption="CIFAR-100 classification. Top-1 accuracy (%) of MSDA methods on several architectures "
             "(HMix with r = 0.5)",
-    where={"dataset": "cifar100"},
-    rows=methods(("Vanilla (no MSDA)", "vanilla"), ("Mixup", "mixup"), ("CutMix", "cutmix"),
-                 ("PuzzleMix", "puzzlemix"), ("Stochastic Mixup & CutMix", "mixup-cutmix"),
-                 ("HMix", "hmix", {"mixer.r": Default(0.5)}), ("GMix", "gmix")),
+    rows=methods(("Vanilla (no MSDA)", "vanilla"), ("Mixup", "mixup"), ("CutMix", "cutmix"))
+    + (untrainable("PuzzleMix", "PuzzleMix is not a method of this tool"),)
+    + methods(("Stochastic Mixup & CutMix", "mixup-cutmix"), ("HMix", "hmix"), ("GMix", "gmix")),
     cols=archs(("RN56", "resnet56"), ("WRN28-2", "wrn28-2"), ("PreActRN18", "preactresnet18"),
                ("PreActRN34", "preactresnet34"), ("PreActRN50", "preactresnet50")),
-    metric=TOP1_ACC, recipe_hint="CIFAR-100 recipe of the unified-analysis paper",
+    metric=TOP1_ACC,
 )
 
 IMAGENET = TableSpec(
-    id="3", source=PAPER, paper_table="3", protocol=CUTMIX_IMAGENET,
-    caption="ImageNet-1K classification. Top-1 accuracy (%) of MSDA methods on ResNet-50 (HMix with r = 0.75)",
-    where={"dataset": "imagenet", "arch": "resnet50"},
+    id="3", source=PAPER, paper_table="3", plan=Plan(recipe="imagenet-{method}"),
+    caption="ImageNet-1K classification. Top-1 accuracy (%) of MSDA methods on ResNet-50 (Mixup with α = 0.8, "
+            "HMix with r = 0.75)",
     rows=methods(("Vanilla (no MSDA)", "vanilla"), ("Mixup", "mixup"), ("CutMix", "cutmix"),
-                 ("Stochastic Mixup & CutMix", "mixup-cutmix"), ("HMix", "hmix", {"mixer.r": 0.75}),
-                 ("GMix", "gmix")),
-    cols=(Header("Top-1 accuracy"),), metric=TOP1_ACC, recipe_hint="ImageNet ResNet-50 recipe",
+                 ("Stochastic Mixup & CutMix", "mixup-cutmix"), ("HMix", "hmix"), ("GMix", "gmix")),
+    cols=(Header("Top-1 accuracy"),), metric=TOP1_ACC,
 )
 
 TABLES = (CROP_SCENARIOS, CIFAR100, IMAGENET)
