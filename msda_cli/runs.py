@@ -16,7 +16,7 @@ import torch
 from msda_cli.config import Config, validate
 from msda_cli.data import DATASETS, DatasetInfo, LabeledDataset, dataset_options
 from msda_cli.engine.build import build_data, build_network
-from msda_cli.engine.checkpoint import load_checkpoint
+from msda_cli.engine.checkpoint import load_checkpoint, run_checkpoint
 from msda_cli.errors import MsdaError
 from msda_cli.store.tables import Run
 
@@ -41,7 +41,8 @@ class LoadedRun:
 def load_run(store, run_id: str, device="cpu", data_dir: str | None = None, dataset: str | None = None) -> LoadedRun:
     """Load a run's model from its checkpoint and its test split (`dataset` to evaluate elsewhere)."""
     run = store.get_run(run_id)
-    if not run.checkpoint:
+    checkpoint = run_checkpoint(store, run)  # the file, even where a kill left the row behind it
+    if checkpoint is None:
         raise MsdaError(f"run {run.id} has no checkpoint (status {run.status}); train or resume it first")
     cfg = validate(json.loads(run.config), source=f"run {run.id} config")
     if data_dir is not None:
@@ -51,7 +52,7 @@ def load_run(store, run_id: str, device="cpu", data_dir: str | None = None, data
         accepted = dataset_options(dataset)  # keep the options (image size ...) the other set takes
         cfg.dataset = dataset
         cfg.data.options = {k: v for k, v in cfg.data.options.items() if k in accepted}
-    state = load_checkpoint(run.checkpoint)
+    state = load_checkpoint(checkpoint)
     test_set = build_data(cfg, train=False)
     model = build_network(cfg, test_set.info)
     try:

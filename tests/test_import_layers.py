@@ -20,7 +20,7 @@ from pathlib import Path
 PACKAGE = Path(__file__).resolve().parents[1] / "msda_cli"
 
 LAYERS = [
-    {"msda_cli", "errors", "metric_names", "faults", "hostmem"},  # version, errors, names, process
+    {"msda_cli", "errors", "metric_names", "faults", "hostmem", "durable"},  # version, errors, names, process, fsync
     {"registry", "render"},  # name registries; plain tables in every output format
     {"data", "models", "store"},  # data sets, architectures, the results store
     {"mixing", "subsets"},  # the methods (some read data helpers); subset files and rows
@@ -30,6 +30,7 @@ LAYERS = [
     {"runs"},  # a stored run opened for measuring
     {"robust", "analysis", "subsample", "eval_command"},  # the measuring commands
     {"report"},  # paper tables from the store
+    {"reproduce"},  # a paper table's plan made real: runs launched, follow-ups measured
     {"cli"},  # the command line
     {"__main__"},  # `python -m msda_cli`
 ]
