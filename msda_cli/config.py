@@ -12,6 +12,7 @@ from __future__ import annotations
 import copy
 import itertools
 import math
+import os
 from pathlib import Path
 from typing import Any, Literal, Optional
 
@@ -50,7 +51,19 @@ class DataConfig(Strict):
     download: StrictBool = False  # let torchvision fetch the files into `root` (`--download`)
     augment: StrictBool = True
     workers: StrictInt = Field(2, ge=0)
+    # device: sets held in memory are batched, cropped and flipped on the training device (data/pipeline.py);
+    # loader: per-sample transforms in a DataLoader (always for image files)
+    pipeline: Literal["device", "loader"] = "device"
     options: dict[str, Any] = Field(default_factory=dict)  # passed to build_dataset (image_size, crop, ...)
+
+
+def cores_given() -> int:
+    """The CPU cores a run is given: OMP_NUM_THREADS where set (the parallel launcher passes each child
+    its share, torchrun 1 per process), else every core this process may run on."""
+    text = os.environ.get("OMP_NUM_THREADS", "").strip()
+    if text.isdigit() and int(text) > 0:
+        return int(text)
+    return len(os.sched_getaffinity(0)) if hasattr(os, "sched_getaffinity") else os.cpu_count() or 1
 
 
 class Config(Strict):
@@ -74,6 +87,8 @@ class Config(Strict):
     grad_clip: Optional[StrictFloat] = Field(None, gt=0)
     checkpoint_every: StrictInt = Field(1, ge=1)  # epochs between checkpoints
     channels_last: StrictBool = False
+    compile: StrictBool = False  # torch.compile the model (in place: checkpoints keep their keys)
+    threads: StrictInt = Field(default_factory=cores_given, ge=1)  # torch CPU threads of the run
 
     @field_validator("name", "dataset", "arch", "method")
     @classmethod

@@ -77,7 +77,8 @@ def test_resume_with_augmentation_and_loader_workers_matches_uninterrupted(tmp_p
 
     write_cifar10(tmp_path / "c10", per_batch=24, n_test=20)
     args = ["train", "--recipe", "digits-vanilla", "--set", "dataset=cifar10", "--set", "data.options={}",
-            "--set", "data.workers=2", "--set", "batch_size=16", "--epochs", "3", "--data-dir", tmp_path / "c10"]
+            "--set", "data.workers=2", "--set", "data.pipeline=loader", "--set", "batch_size=16", "--epochs", "3",
+            "--data-dir", tmp_path / "c10"]
     assert msda(*args).code == 0
 
     real, calls = train_mod.train_one_epoch, []

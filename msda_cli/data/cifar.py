@@ -153,7 +153,7 @@ def _build(name: str, root, train: bool, augment: bool, download: bool) -> Label
         name=name, num_classes=spec["num_classes"], in_chans=3, image_size=32,
         mean=spec["mean"], std=spec["std"], classes=classes,
     )
-    transform = T.small_image(train and augment, 32, padding=4, flip=True)
+    transform = T.SmallImage(train and augment, 32, padding=4, flip=True)
     return LabeledDataset(TensorDataset(x, y, transform), info, y)
 
 

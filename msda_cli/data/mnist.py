@@ -53,7 +53,7 @@ def _build(name: str, root, train: bool, augment: bool, download: bool) -> Label
         name=name, num_classes=10, in_chans=1, image_size=size, mean=spec["mean"], std=spec["std"],
         classes=list(base.classes),
     )
-    transform = T.small_image(train and augment, size, padding=2, flip=spec["flip"])
+    transform = T.SmallImage(train and augment, size, padding=2, flip=spec["flip"])
     return LabeledDataset(TensorDataset(x, y, transform), info, y)
 
 

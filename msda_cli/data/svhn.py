@@ -71,5 +71,5 @@ def svhn(root=None, train: bool = True, augment: bool = True, download: bool = F
         name="svhn", num_classes=10, in_chans=3, image_size=32, mean=SVHN_MEAN, std=SVHN_STD,
         classes=[str(d) for d in range(10)],
     )
-    transform = T.small_image(train and augment, 32, padding=4, flip=False)
+    transform = T.SmallImage(train and augment, 32, padding=4, flip=False)
     return LabeledDataset(TensorDataset(x, y, transform), info, y)

@@ -89,7 +89,7 @@ def tiny_imagenet(root=None, train: bool = True, augment: bool = True, download:
                          f"Re-extract {URL}.")
     else:
         samples = _val_samples(base, index)
-    transform = T.small_image(train and augment, 64, padding=4, flip=True)
+    transform = T.SmallImage(train and augment, 64, padding=4, flip=True)
     info = DatasetInfo(
         name="tiny-imagenet", num_classes=len(classes), in_chans=3, image_size=64, mean=TINY_MEAN, std=TINY_STD,
         classes=classes,

@@ -12,6 +12,9 @@ no normalization here (the model wrapper normalizes with `info.mean` / `info.std
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from functools import cached_property
+
 import torch
 from torchvision.transforms import v2
 
@@ -25,14 +28,28 @@ def to_float():
     return [v2.ToImage(), v2.ToDtype(torch.float32, scale=True), v2.ToPureTensor()]
 
 
-def small_image(train: bool, size: int, padding: int = 4, flip: bool = True):
-    """CIFAR-style: random crop `size` after zero padding `padding` (+ flip) when `train`."""
-    steps = []
-    if train:
-        steps.append(v2.RandomCrop(size, padding=padding))
-        if flip:
-            steps.append(v2.RandomHorizontalFlip())
-    return v2.Compose(steps + to_float())
+@dataclass(frozen=True)
+class SmallImage:
+    """CIFAR-style: random crop `size` after zero padding `padding` (+ flip) when `train`. Called on
+    one image (uint8 tensor or PIL) it is the per-sample transform; `data/pipeline.py` reads its
+    settings to crop and flip whole batches on the device alike."""
+
+    train: bool
+    size: int
+    padding: int = 4
+    flip: bool = True
+
+    def __call__(self, image):
+        return self.steps(image)
+
+    @cached_property
+    def steps(self) -> v2.Compose:
+        steps = []
+        if self.train:
+            steps.append(v2.RandomCrop(self.size, padding=self.padding))
+            if self.flip:
+                steps.append(v2.RandomHorizontalFlip())
+        return v2.Compose(steps + to_float())
 
 
 def imagenet_style(train: bool, size: int = 224, crop: str | None = None, flip: bool = True):

@@ -5,10 +5,12 @@ from __future__ import annotations
 import math
 
 import torch
+from torch.utils.data import DataLoader
 from torch.utils.data import Subset as TorchSubset
 
 from msda_cli.config import Config
 from msda_cli.data import LabeledDataset, build_dataset
+from msda_cli.data.pipeline import DeviceBatches, held_in_memory
 from msda_cli.mixing import Mixer, build_mixer
 from msda_cli.models import FLAT_INPUT, Normalized, build_model
 
@@ -23,6 +25,18 @@ def restrict(dataset: LabeledDataset, indices) -> LabeledDataset:
     """The same data set restricted to `indices` (a subset from `msda subsample`)."""
     indices = torch.as_tensor(indices, dtype=torch.long)
     return LabeledDataset(TorchSubset(dataset.base, indices.tolist()), dataset.info, dataset.targets[indices])
+
+
+def build_train_batches(cfg: Config, train_set: LabeledDataset, sampler, batch_size: int, drop_last: bool,
+                        device: torch.device, generator: torch.Generator):
+    """Each epoch's training batches in `sampler`'s order, crops and flips drawn from `generator`: made
+    on `device` for a set held in memory (`data.pipeline: device`), else by a DataLoader of per-sample
+    transforms in `data.workers` processes (new ones each epoch, seeded from `generator`)."""
+    if cfg.data.pipeline == "device" and held_in_memory(train_set) is not None:
+        return DeviceBatches(train_set, sampler, batch_size, drop_last, device, generator)
+    return DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
+                      num_workers=cfg.data.workers, pin_memory=device.type == "cuda", generator=generator,
+                      persistent_workers=False)
 
 
 def build_network(cfg: Config, info) -> Normalized:

@@ -83,6 +83,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     ckpt_path = run_dir / CHECKPOINT_NAME
 
     # ---- data, model, method, optimizer ------------------------------------------------
+    torch.set_num_threads(cfg.threads)  # the cores this run is given (config.cores_given), recorded in its config
     set_seed(cfg.seed)  # Python, NumPy, torch and every CUDA device
     train_set = build.build_data(cfg, train=True)
     test_set = build.build_data(cfg, train=False)
@@ -96,16 +97,17 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     drop_last = len(sampler) % per_process_batch == 1
     pin = accelerator.device.type == "cuda"
     workers = cfg.data.workers
-    loader_gen = torch.Generator()
-    train_loader = DataLoader(train_set, batch_size=per_process_batch, sampler=sampler, drop_last=drop_last,
-                              num_workers=workers, pin_memory=pin, generator=loader_gen,
-                              persistent_workers=False)  # new workers each epoch, seeded from loader_gen
+    loader_gen = torch.Generator()  # the crops and flips: re-seeded every epoch
+    train_loader = build.build_train_batches(cfg, train_set, sampler, per_process_batch, drop_last,
+                                             accelerator.device, loader_gen)
     test_loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, shuffle=False,
                              num_workers=workers, pin_memory=pin)
 
     model = build.build_network(cfg, info)
     if cfg.channels_last:
         model = model.to(memory_format=torch.channels_last)
+    if cfg.compile:
+        model.compile()  # in place: compiled at its first call, its state dict keeps its keys
     mixer = build.build_method(cfg)
     optimizer = build.build_optimizer(cfg, model)
     steps_per_epoch = len(train_loader)
