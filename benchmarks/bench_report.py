@@ -1,23 +1,30 @@
 """`msda report` speed on a large store: every paper table and an ad-hoc pivot.
 
-Builds a store of 10 000 runs and 200 000 metric rows (bulk inserts through SQLAlchemy core),
-loads `Store.final_metrics_frame()` once, then times `build_report` + rendering in every
-format (markdown, LaTeX, CSV, JSON, rich) for each table id and for an ad-hoc pivot
-(method x arch of top-1 on CIFAR-100, with a --where on a config key).
+Builds a store of 10 000 runs and 200 000 metric rows (bulk inserts through SQLAlchemy core):
+three seeds of every paper-table cell, made from its plan's resolved config, then runs of
+random data sets, architectures and methods on those configs (other settings, which every
+table leaves out and names). Loads `Store.final_metrics_frame()` once, then times
+`build_report` + rendering in every format (markdown, LaTeX, CSV, JSON, rich) for each table
+id and for an ad-hoc pivot (method x arch of top-1 on CIFAR-100, with a --where on a config key).
 
 Baseline (named `naive per-cell loop`): the same cells computed by a per-cell Python loop
-over every row of the frame (json.loads of each candidate row's config and params, latest
-value per run, mean/std with `statistics`), as a first implementation would do it. It runs
-on a few tables (it is slow); its means are checked against ours, and the ratio
-naive / ours is printed.
+over every row of the frame (json.loads of each candidate row's config and params, its
+setting compared with the plan's, latest value per run, mean/std with `statistics`), as a
+first implementation would do it. It runs on a few tables (it is slow); its means are checked
+against ours, and the ratio naive / ours is printed.
+
+Then times planning `msda reproduce --table ID --dry-run` for the largest table (most
+planned runs) against the same store: resolving every cell's plan (caches cleared), matching
+each planned run to the stored runs and metrics, the data check and the printed plan.
 
 Usage: python benchmarks/bench_report.py [--runs 10000] [--metrics 200000] [--db PATH]
-Target: < 2 s per table (build + render, first table included).
+Target: < 2 s per table (build + render, first table included); < 2 s to plan the largest table.
 """
 
 from __future__ import annotations
 
 import argparse
+import io
 import json
 import math
 import random
@@ -30,11 +37,17 @@ from pathlib import Path
 import numpy as np
 from sqlalchemy import insert
 
+from rich.console import Console
+
 from msda_cli import metric_names as names
-from msda_cli.config import set_dotted
+from msda_cli.errors import MsdaError
 from msda_cli.report import TABLES, build_report, list_tables, render
+from msda_cli.report.build import table_plans
 from msda_cli.report.frame import FINISHED, clear_prepared, prepare
-from msda_cli.report.match import as_matcher, example_value
+from msda_cli.report.match import as_matcher
+from msda_cli.report import plan as plans
+from msda_cli.report.plan import resolve
+from msda_cli.report.settings import setting, setting_text
 from msda_cli.store import Store
 from msda_cli.store.tables import Metric, Run, Subset
 
@@ -54,15 +67,16 @@ ROBUST = [(names.FGSM, {"attack": "fgsm", "eps": 8, "mode": "white-box"}),
 
 
 def table_cells() -> list[dict]:
-    """Every paper-table cell's run filter (so the big store fills every table)."""
-    return [cell.run_filter for spec in list_tables() for cell in spec.cells()]
+    """Every trainable paper-table cell's resolved config (so the big store fills every table)."""
+    return [res.config for spec in list_tables() for _, res in table_plans(spec) if res is not None]
 
 
 def make_store(path: Path, n_runs: int, n_metrics: int, seed: int = 0) -> Store:
     rng = random.Random(seed)
     store = Store(path)
     now = datetime.now(timezone.utc)
-    cells = [c for c in table_cells() if "subset_id" not in c]
+    cells = table_cells()
+    subset_config = resolve(TABLES["dcutmix-fig5a"].plan).config
     subsets = [dict(id=f"sub{i}", source_run_id="r000000", measure=m, ratio=t, seed=0, size=500,
                     indices_path="x.npy", params="{}", created_at=now)
                for i, (m, t) in enumerate((m, t) for m in ("cv", "mean", "std", "random") for t in (0.05, 0.1, 0.2))]
@@ -72,23 +86,17 @@ def make_store(path: Path, n_runs: int, n_metrics: int, seed: int = 0) -> Store:
     epochs = max(0, (n_metrics - n_runs * per_run_final - n_robust_runs * len(ROBUST)) // n_runs)
     for i in range(n_runs):
         if i < len(cells) * 3:  # three seeds of every paper cell first
-            where, seed_ = cells[i // 3], i % 3
-        else:
-            where = {"dataset": rng.choice(DATASETS), "arch": rng.choice(ARCHS), "method": rng.choice(METHODS)}
+            cfg, seed_ = dict(cells[i // 3]), i % 3
+        else:  # another setting: a cell's config on a random data set, architecture and method
+            cfg = dict(rng.choice(cells), dataset=rng.choice(DATASETS), arch=rng.choice(ARCHS),
+                       method=rng.choice(METHODS))
+            cfg["epochs"] = rng.choice([cfg["epochs"], 30, 100])
             seed_ = rng.randrange(5)
-        cfg = {"name": "bench", "dataset": "cifar100", "arch": "resnet56", "method": "vanilla", "mixer": {},
-               "optim": {"name": "sgd", "lr": 0.1, "momentum": 0.9, "weight_decay": 5e-4, "nesterov": False},
-               "schedule": {"name": "cosine", "warmup_epochs": 0, "milestones": [], "gamma": 0.1, "min_lr": 0.0},
-               "data": {"root": None, "augment": True, "workers": 2, "options": {}}, "model": {},
-               "epochs": 300, "batch_size": 128, "eval_batch_size": 256, "seed": seed_, "precision": "no"}
-        for k, v in where.items():
-            set_dotted(cfg, k, example_value(v))
-        if cfg["method"] in ("hmix",) and rng.random() < 0.5:
-            cfg["mixer"]["r"] = rng.choice([0.25, 0.5, 0.75])
         sub = None
         if i >= n_runs - 240:  # subset-trained DCutMix runs for Figure 5a
-            cfg.update(dataset="cifar100", method="dcutmix", arch="pyramidnet110")
+            cfg = dict(subset_config)
             sub = subsets[i % len(subsets)]["id"]
+        cfg["seed"] = seed_
         rid = f"r{i:06d}"
         status = FINISHED if rng.random() < 0.92 else rng.choice(["failed", "interrupted", "running"])
         runs.append(dict(id=rid, name=f"bench-{i}", recipe="bench", dataset=cfg["dataset"], arch=cfg["arch"],
@@ -119,37 +127,20 @@ def make_store(path: Path, n_runs: int, n_metrics: int, seed: int = 0) -> Store:
 
 
 # ----- the named baseline: a per-cell Python loop -------------------------------------------
-def dig(cfg: dict, dotted: str):
-    node = cfg
-    for part in dotted.split("."):
-        if not isinstance(node, dict) or part not in node:
-            return None
-        node = node[part]
-    return node
-
-
-def naive_table(records: list[dict], subset_info: dict, spec) -> dict:
+def naive_table(records: list[dict], spec) -> dict:
     """{(row label, col label): (mean, std, n)}: every cell scans every row of the frame."""
     out = {}
-    for cell in spec.cells():
-        ms, where = cell.metric, cell.run_filter
+    for cell, res in table_plans(spec):
+        if res is None:
+            continue
+        ms = cell.metric
         latest: dict[str, tuple] = {}
         for rec in records:
             if rec["metric"] != ms.name or (ms.kind and rec["kind"] != ms.kind) or rec["status"] != FINISHED:
                 continue
-            cfg = json.loads(rec["config"])
-            ok = True
-            for key, value in where.items():
-                if key in ("dataset", "arch", "method", "seed", "subset_id"):
-                    got = rec[key]
-                elif key.startswith("subset."):
-                    got = subset_info.get(rec["subset_id"], {}).get(key[7:])
-                else:
-                    got = dig(cfg, key)
-                if not as_matcher(value).test(got):
-                    ok = False
-                    break
-            if not ok:
+            if (rec["dataset"], rec["arch"], rec["method"]) != (res.dataset, res.arch, res.method):
+                continue
+            if isinstance(rec["subset_id"], str) or setting_text(setting(json.loads(rec["config"]))) != res.text:
                 continue
             params = json.loads(rec["params"] or "{}")
             if not all(as_matcher(v).test(params.get(k)) for k, v in ms.params.items()):
@@ -162,6 +153,29 @@ def naive_table(records: list[dict], subset_info: dict, spec) -> dict:
             out[(cell.row.path, cell.col.label)] = (statistics.fmean(vals),
                                                   statistics.stdev(vals) if len(vals) > 1 else None, len(vals))
     return out
+
+
+def time_dry_run(path: Path) -> None:
+    """`msda reproduce --table ID --dry-run` for the table with the most planned runs."""
+    from msda_cli.reproduce import Request, reproduce
+
+    distinct = {s.id: len({res.text for _, res in table_plans(s) if res is not None}) for s in list_tables()
+                if not (s.dynamic_rows or s.dynamic_cols)}
+    largest = max(distinct, key=distinct.get)
+    plans._resolve.cache_clear()  # cold: every plan resolved again, as in one `msda reproduce` call
+    shown = io.StringIO()
+    t = time.perf_counter()
+    try:
+        reproduce(Request(table=largest), path, dry_run=True, launcher=dict(jobs=None, gpus=None, gpus_per_run=None,
+                                                                             cpu=True),
+                  out=Console(file=shown, width=200), err=Console(file=io.StringIO()))
+        ending = "--dry-run"
+    except MsdaError as e:  # the bench machine has none of the papers' data: the plan says so
+        ending = f"data check: {str(e)[:60]}..."
+    took = time.perf_counter() - t
+    planned = shown.getvalue().split(f"table {largest}: ", 1)[1].split(" (", 1)[0]
+    print(f"\nplan `msda reproduce --table {largest} --dry-run` ({distinct[largest]} plans x 3 seeds = {planned}, "
+          f"against the store above): {took:.2f} s (target < 2 s); ends with the {ending}")
 
 
 def main() -> None:
@@ -191,6 +205,10 @@ def main() -> None:
     t_load = time.perf_counter() - t
     print(f"load final_metrics_frame: {len(frame)} rows in {t_load:.2f} s (once per `msda report`)")
 
+    t = time.perf_counter()
+    n_cells = sum(len(table_plans(spec)) for spec in list_tables())
+    print(f"resolve every cell's plan ({n_cells} cells, recipe imports included; cached per process): "
+          f"{time.perf_counter() - t:.2f} s")
     t = time.perf_counter()
     prepare(frame, subsets)
     t_prep = time.perf_counter() - t
@@ -222,14 +240,13 @@ def main() -> None:
 
     # baseline
     records = frame.to_dict("records")
-    subset_info = {s.id: {"measure": s.measure, "ratio": s.ratio} for s in subsets}
     print("\nbaseline `naive per-cell loop` vs ours (build only, same cells; the naive loop gets the rows as "
           "dicts for free):")
     ratios = []
     for tid in args.baseline_tables.split(","):
         spec = TABLES[tid]
         t = time.perf_counter()
-        naive = naive_table(records, subset_info, spec)
+        naive = naive_table(records, spec)
         t_naive = time.perf_counter() - t
         clear_prepared()  # cold: ours re-parses every config too, as one `msda report --table` call does
         t = time.perf_counter()
@@ -252,6 +269,7 @@ def main() -> None:
               f"warm {t_warm:6.4f} s (ratio {t_naive / t_warm:6.0f}x)   {len(naive)} cells, means agree")
     print(f"speed-up over the naive per-cell loop, cold (geometric mean): "
           f"{float(np.exp(np.mean(np.log(ratios)))):.1f}x")
+    time_dry_run(path)
     tmp.cleanup()
 
 

@@ -311,6 +311,45 @@ def report(
         print(reporting.render(built, fmt), end="")
 
 
+# ----- reproduce ----------------------------------------------------------------------
+@app.command()
+def reproduce(
+    table: Annotated[str, typer.Option("--table", "-t", help="The table (see `msda report --list-tables`).")],
+    seeds: Annotated[str, typer.Option(help="Seeds of every cell, comma-separated.")] = "0,1,2",
+    arch: Annotated[Optional[str], typer.Option(help="Only the cells of these architectures, comma-separated.")] = None,
+    rows: Annotated[Optional[str], typer.Option(help="Only these rows (labels or methods), comma-separated.")] = None,
+    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data sets.")] = None,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is missing; run nothing.")] = False,
+    epochs: Annotated[Optional[int], typer.Option(help="Train every run this long (another setting).")] = None,
+    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Override a key in every run.")] = None,
+    retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also resume runs that failed.")] = False,
+    jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
+    gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
+    gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
+    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
+    db: DbOption = None,
+):
+    """Train what a paper table lacks (skip finished runs, resume interrupted ones), measure, print the table.
+
+    \b
+    Examples:
+      msda reproduce --table digits --seeds 0,1 --jobs 2
+      msda reproduce --table 2 --seeds 0,1,2 --data-dir ~/data --dry-run
+      msda reproduce --table 2 --arch resnet56 --rows hmix,gmix --data-dir ~/data --gpus 0,1
+      msda reproduce --table dcutmix-5 --data-dir /data --epochs 2     # a smoke test: its own setting
+    """
+    from msda_cli.errors import at_least
+    from msda_cli.reproduce import Request, reproduce as run_reproduction
+
+    if epochs is not None:
+        at_least("--epochs", epochs, 1)
+    req = Request(table=table, seeds=tuple(_ints(seeds, "--seeds")), archs=tuple(_list(arch)), rows=tuple(_list(rows)),
+                  epochs=epochs, sets=tuple(set_ or ()), data_dir=data_dir, retry_failed=retry_failed)
+    launcher = dict(jobs=jobs, gpus=_ints(gpus, "--gpus") if gpus is not None else None, gpus_per_run=gpus_per_run,
+                    cpu=cpu)
+    raise typer.Exit(run_reproduction(req, db, dry_run, launcher, out=out, err=err))
+
+
 # ----- subsample ----------------------------------------------------------------------
 @app.command()
 def subsample(

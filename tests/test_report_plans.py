@@ -195,8 +195,9 @@ def test_keys_that_cannot_change_a_result_are_not_a_setting():
     flat = res.setting
     assert not {k for k in flat for n in NOT_SETTINGS if k == n or k.startswith(n + ".")}
     other = json.loads(json.dumps(res.config))
-    other.update(seed=5, name="another-recipe", eval_batch_size=7, checkpoint_every=9, channels_last=True)
-    other["data"].update(root="/elsewhere", workers=0, download=True)
+    other.update(seed=5, name="another-recipe", eval_batch_size=7, checkpoint_every=9, channels_last=True,
+                 compile=True, threads=3)
+    other["data"].update(root="/elsewhere", workers=0, download=True, pipeline="loader")
     other["method_defaults"] = {}
     assert setting_text(setting(other)) == res.text
     other["precision"] = "bf16"  # mixed precision is another computation
