@@ -67,9 +67,9 @@ def msda_loop(cfg, workdir: Path, accelerator) -> float:
     from msda_cli.engine.train import fit
 
     store = Store(workdir / "bench.db")
-    run = store.create_run(dataset=cfg.dataset, arch=cfg.arch, method=cfg.method, config=cfg.model_dump_json())
-    fit(cfg, store, run.id, accelerator)
-    values = {m.name: m.value for m in store.metrics(run.id, "train") if m.epoch is None}
+    run_id = store.start_run(dataset=cfg.dataset, arch=cfg.arch, method=cfg.method, config=cfg.model_dump_json()).run_id
+    fit(cfg, store, run_id, accelerator)
+    values = {m.name: m.value for m in store.metrics(run_id, "train") if m.epoch is None}
     return values["images_per_s"]
 
 

@@ -83,10 +83,10 @@ def _progress():
                     disable=not err.is_terminal)  # logs and pipes get the per-epoch lines only
 
 
-def _store(db: Optional[Path], create: bool = True):
+def _store(db: Optional[Path], create: bool = True, read_only: bool = False):
     from msda_cli.store import Store
 
-    return Store(db, create=create)
+    return Store(db, create=create, read_only=read_only)
 
 
 def _has_accelerator() -> bool:
@@ -301,7 +301,7 @@ def report(
         print_frame(pd.DataFrame([{"id": t.id, "paper": t.paper, "caption": t.caption} for t in specs]),
                     fmt, title="Paper tables", console=out)
         return
-    store = _store(db)
+    store = _store(db, read_only=True)
     built = reporting.build_report(store.final_metrics_frame(), table=table, rows=rows, cols=cols, metric=metric,
                                    where=list(where or []), paper=paper, include_unfinished=include_unfinished,
                                    show_runs=runs, subsets=store.list_subsets())
@@ -589,7 +589,7 @@ def runs_list(
     check_format(fmt)
     if status is not None and status not in RUN_STATUSES:
         raise MsdaError(f"unknown status {status!r}; choose from: {', '.join(RUN_STATUSES)}")
-    store = _store(db)
+    store = _store(db, read_only=True)  # reads only: a read-only or full disk will do, a missing database is empty
     frame = runs_summary(store)
     if status:
         frame = frame[frame["status"] == status]
@@ -608,7 +608,7 @@ def runs_show(
     from msda_cli.render import check_format, print_frame
 
     check_format(fmt)
-    store = _store(db, create=False)
+    store = _store(db, create=False, read_only=True)
     run = store.get_run(run_id)
     fields = ("id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "epochs_done",
               "created_at", "finished_at", "heartbeat_at", "pid", "host", "checkpoint", "subset_id",
@@ -650,15 +650,16 @@ def runs_rm(
 
     store = _store(db, create=False)
     runs = [store.get_run(r) for r in run_ids]  # all ids valid before anything is deleted
+    folders = [store.run_dir(run.id) for run in runs]  # and every folder inside the results directory
     for run in runs:
         if run.status == "running" and not force:
             raise MsdaError(f"run {run.id} is running; stop it first or pass --force")
     from msda_cli.subsets import delete_subset_files
 
-    for run in runs:
+    for run, folder in zip(runs, folders):
         delete_subset_files(store, run.id)
-        store.delete_run(run.id)
-        shutil.rmtree(store.run_dir(run.id), ignore_errors=True)
+        store.delete_run(run.id)  # a trainer of a --force'd run finds its lease gone and stops
+        shutil.rmtree(folder, ignore_errors=True)
         out.print(f"deleted run {run.id} ({run.name})")
 
 

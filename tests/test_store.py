@@ -4,12 +4,15 @@ import os
 import shutil
 import subprocess
 import sys
+import tempfile
+from pathlib import Path
 
 import pytest
 
 from conftest import query
 from msda_cli.errors import MsdaError
 from msda_cli.store import Store
+from msda_cli.store.process import start_ticks
 
 
 def test_pragmas_and_tables(db_path):
@@ -52,7 +55,7 @@ def test_a_run_whose_process_died_shows_as_interrupted(db_path):
     run = store.create_run(dataset="digits", arch="digits-cnn", method="vanilla")
     store.update_run(run.id, pid=int(dead.stdout))
     alive = store.create_run(dataset="digits", arch="digits-cnn", method="vanilla")
-    store.update_run(alive.id, pid=os.getppid())  # a live process that is not this one
+    store.update_run(alive.id, pid=os.getppid(), pid_started=start_ticks(os.getppid()))  # live, not this one
     statuses = {r.id: r.status for r in store.list_runs()}
     assert statuses == {run.id: "interrupted", alive.id: "running"}
 
@@ -97,20 +100,31 @@ def _as_nobody():
     return [setpriv, "--reuid=65534", "--regid=65534", "--clear-groups"]
 
 
-def test_unwritable_directory_is_a_clear_error(tmp_path):
-    locked = tmp_path / "locked"
+def test_unwritable_directory_is_a_clear_error_for_writers_only():
+    # Not under pytest's temporary root: a pytest session starting meanwhile closes it to other users.
+    home = Path(tempfile.mkdtemp(prefix="msda-locked-"))
+    home.chmod(0o755)
+    locked = home / "locked"
     locked.mkdir()
     locked.chmod(0o555)
-    os.chmod(tmp_path, 0o755)
-    for parent in tmp_path.parents:  # nobody must be able to reach the directory
-        if str(parent).startswith("/tmp"):
-            os.chmod(parent, os.stat(parent).st_mode | 0o005)
     try:
-        env = {**os.environ, "MSDA_DB": str(locked / "msda.db"), "MSDA_RESULTS": str(locked), "HOME": str(tmp_path)}
-        proc = subprocess.run(_as_nobody() + [sys.executable, "-m", "msda_cli", "runs", "list"],
+        env = {**os.environ, "MSDA_DB": str(locked / "msda.db"), "MSDA_RESULTS": str(locked), "HOME": str(home),
+               "OMP_NUM_THREADS": "1"}
+        proc = subprocess.run(_as_nobody() + [sys.executable, "-m", "msda_cli", "train", "--recipe", "digits-vanilla"],
                               capture_output=True, text=True, env=env)
         assert proc.returncode == 2, proc.stderr
         assert "not writable" in proc.stderr and len(proc.stderr.strip().splitlines()) == 1
         assert not (locked / "msda.db").exists()
+        # Listing needs no write access: a missing database lists as empty and is not created.
+        proc = subprocess.run(_as_nobody() + [sys.executable, "-m", "msda_cli", "runs", "list", "--format", "csv"],
+                              capture_output=True, text=True, env=env)
+        assert proc.returncode == 0 and proc.stdout.startswith("id,recipe"), proc.stderr
+        assert not (locked / "msda.db").exists()
     finally:
         locked.chmod(0o755)
+        shutil.rmtree(home)
+
+    # A folder this user may not enter: one line too, not a traceback.
+    r = subprocess.run(_as_nobody() + [sys.executable, "-m", "msda_cli", "runs", "list", "--db", "/root/x/msda.db"],
+                       capture_output=True, text=True, env={**os.environ, "OMP_NUM_THREADS": "1"})
+    assert r.returncode == 2 and "cannot be reached" in r.stderr and len(r.stderr.strip().splitlines()) == 1

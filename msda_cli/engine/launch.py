@@ -4,14 +4,18 @@ All checks (recipe keys, names, hyperparameters, data directories) happen before
 run row is written, so bad input leaves nothing behind. A run that fails stores its error;
 Ctrl-C or SIGTERM marks it interrupted; SIGKILL leaves a dead pid that `runs list` reports
 as interrupted. Either way `msda train --resume RUN_ID` continues it.
+
+Each run is trained under its lease in the store (`msda_cli.store.lease`), renewed by a heartbeat
+thread while it trains: a resume takes the lease only from a dead owner, and a run whose lease
+is lost (deleted by `msda runs rm --force`, or taken over) stops with one line and writes nothing.
 """
 
 from __future__ import annotations
 
 import json
 import os
+import shutil
 import signal
-import socket
 import traceback
 from dataclasses import dataclass, field
 
@@ -21,8 +25,7 @@ from msda_cli import __version__
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
 from msda_cli.errors import MsdaError, RunFailed, at_least
 from msda_cli.mixing import build_mixer
-from msda_cli.store import _LIVE_RUNS, Store, pid_alive
-from msda_cli.store.tables import utcnow
+from msda_cli.store import LeaseLost, Store
 from msda_cli.subsets import training_indices
 
 
@@ -122,26 +125,22 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
             _check_new_run_id(store, req.run_id, len(configs))
         subset_id = req.subset_id
     subset = check_subset(store, subset_id, configs) if main and subset_id else None
-    if main and resume_id is not None:  # every check passed: the run is running again
-        store.update_run(run_ids[0], status="running", pid=os.getpid(), host=socket.gethostname(),
-                         heartbeat_at=utcnow(), error=None, finished_at=None)
+    if main and resume_id is not None:  # every check passed: take the run (of concurrent resumes, one does)
+        store.take_over(run_ids[0])
     subset = _broadcast(accelerator, subset)
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
         done = []
         for cfg, run_id in zip(configs, run_ids):
             if main and run_id is None:
-                run = store.create_run(
+                run_id = store.start_run(
                     id=req.run_id,
                     name=f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", recipe=cfg.name, dataset=cfg.dataset,
                     arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
                     subset_id=subset_id, msda_version=__version__,
-                )
-                run_id = run.id
+                ).run_id
                 store.run_dir(run_id).mkdir(parents=True, exist_ok=True)
                 (store.run_dir(run_id) / "config.json").write_text(json.dumps(json.loads(cfg.model_dump_json()), indent=2))
-            if main:
-                _LIVE_RUNS.add(run_id)
             done.append(_fit_one(cfg, store, run_id, accelerator, resume_id is not None, subset, progress))
         return done
     finally:
@@ -179,8 +178,12 @@ def _broadcast(accelerator, obj):
 def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
     from msda_cli.engine.train import fit
 
+    lease = store.leases[run_id].beating() if store is not None else None
     try:
         return fit(cfg, store, run_id, accelerator, resume=resume, subset_indices=subset, progress=progress)
+    except LeaseLost as e:  # deleted or taken over: write nothing more, and undo a folder recreated since
+        _drop_if_deleted(store, e)
+        raise
     except KeyboardInterrupt:
         if store is not None:
             store.fail_run(run_id, "interrupted by signal", status="interrupted")
@@ -189,7 +192,15 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
         if store is not None:
             store.fail_run(run_id, str(e))
         raise
+    except RunFailed as e:  # a failure the loop explains in one line (a diverged loss): no traceback
+        if store is not None:
+            store.fail_run(run_id, str(e))
+        raise
     except Exception as e:
+        if lease is not None and not lease.renew():  # it failed because its run was deleted under it
+            lost = store.lease_lost(lease)
+            _drop_if_deleted(store, lost)
+            raise lost from None
         message = "".join(traceback.format_exception_only(type(e), e)).strip()
         if store is not None:
             store.fail_run(run_id, message)
@@ -198,7 +209,15 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
             log.write_text(traceback.format_exc())
         raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {log if store else 'the main process'})") from e
     finally:
-        _LIVE_RUNS.discard(run_id)
+        if lease is not None:
+            lease.release()
+
+
+def _drop_if_deleted(store, lost: LeaseLost) -> None:
+    """A run deleted while it trained (`runs rm --force`): remove its folder if this process wrote
+    into it after the deletion (a checkpoint, the log), so no orphan folder stays behind."""
+    if lost.deleted:
+        shutil.rmtree(store.run_dir(lost.run_id), ignore_errors=True)
 
 
 def check_hparams_complete(cfg, run_id: str) -> None:
@@ -215,11 +234,7 @@ def check_hparams_complete(cfg, run_id: str) -> None:
 
 def _prepare_resume(store, run_id, accelerator):
     if store is not None:
-        run = store.get_run(run_id)
-        if run.status == "finished":
-            raise MsdaError(f"run {run.id} already finished; nothing to resume")
-        if run.status == "running" and run.host == socket.gethostname() and pid_alive(run.pid):
-            raise MsdaError(f"run {run.id} is still running (pid {run.pid}); stop it before resuming")
+        run = store.resumable(run_id)
         cfg = validate(json.loads(run.config), source=f"run {run.id} config")
         check_names(cfg)
         check_hparams_complete(cfg, run.id)

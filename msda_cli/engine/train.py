@@ -2,14 +2,15 @@
 
 Read top to bottom: `train_one_epoch`, then `fit`, which builds everything from the config,
 resumes from the run's checkpoint if there is one, and after each epoch evaluates, saves a
-checkpoint and writes that epoch's metrics (the only database writes besides a heartbeat
-once a minute). Every epoch re-seeds its RNGs from (seed, epoch, rank), so a run resumed
+checkpoint and writes that epoch's metrics (the only database writes besides the lease's
+heartbeat, a thread, once a minute). Every epoch re-seeds its RNGs from (seed, epoch, rank), so a run resumed
 from the checkpoint of epoch k trains epochs k+1.. exactly as the uninterrupted run did.
 """
 
 from __future__ import annotations
 
 import json
+import math
 import time
 from pathlib import Path
 
@@ -21,10 +22,13 @@ from msda_cli import __version__
 from msda_cli.config import Config
 from msda_cli.engine import build
 from msda_cli.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint
+from msda_cli.errors import RunFailed
 from msda_cli.evaluation import evaluate
 from msda_cli.metric_names import EPOCH_TIME, EVAL, IMAGES_PER_S, LR, TEST_TOP1, TOP1, TRAIN, TRAIN_LOSS, TRAIN_TIME
 
-HEARTBEAT_SECONDS = 60.0
+
+class LossDiverged(RunFailed):
+    """The training loss became NaN or infinite: the run is failed, its last epoch's rows stored."""
 
 
 def epoch_seed(seed: int, epoch: int, rank: int) -> int:
@@ -132,17 +136,15 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
 
     # ---- epochs ------------------------------------------------------------------------
     generator = torch.Generator()
-    last_beat = time.monotonic()
+    lease = store.leases[run_id] if main else None  # renewed by its heartbeat thread, never per step
     task = progress.add_task(f"run {run_id}", total=cfg.epochs * steps_per_epoch,
                              completed=start_epoch * steps_per_epoch) if progress and main else None
 
     def on_step():
-        nonlocal last_beat
         if task is not None:
             progress.advance(task)
-        if main and time.monotonic() - last_beat > HEARTBEAT_SECONDS:
-            store.heartbeat(run_id)
-            last_beat = time.monotonic()
+        if lease is not None:
+            lease.check()  # the heartbeat found the run deleted or taken over: stop within the epoch
 
     train_time = 0.0
     images = 0
@@ -182,13 +184,15 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 (EPOCH_TIME, epoch_time, epoch),
             ])
             store.heartbeat(run_id, epochs_done=epoch + 1, **({"checkpoint": str(ckpt_path)} if saved else {}))
-            last_beat = time.monotonic()
             line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: "
                     f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics[TOP1]:.2f}% ({epoch_time:.1f} s)")
             with open(run_dir / "log.txt", "a") as log:
                 log.write(line + "\n")
             if progress is not None:
                 progress.console.print(line, markup=False, highlight=False)
+        if not math.isfinite(stats["train_loss"]):  # on every process: the loss is reduced over all of them
+            raise LossDiverged(f"run {run_id} failed: the training loss diverged to {stats['train_loss']} in epoch "
+                               f"{epoch + 1} (its metrics are stored as they are); lower optim.lr or set grad_clip")
     if not metrics:  # resumed after the last checkpoint of a run that died before finishing
         metrics = evaluate(model, test_loader, accelerator)
     accelerator.wait_for_everyone()

@@ -1,11 +1,16 @@
-"""The results store's tables (SQLModel). Accuracy-like values are percentages (0-100)."""
+"""The results store's tables (SQLModel). Accuracy-like values are percentages (0-100).
+
+A run row also holds its lease: `lease` (a random token), `host`, `pid` and `pid_started` name the
+one process that may write for the run (see `msda_cli.store.lease`).
+"""
 
 from __future__ import annotations
 
 from datetime import datetime, timezone
 from typing import Optional
 
-from sqlalchemy import Column, ForeignKey, String
+from sqlalchemy import Column, Float, ForeignKey, String
+from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
 
@@ -14,6 +19,24 @@ def utcnow() -> datetime:
 
 
 RUN_STATUSES = ("running", "finished", "failed", "interrupted")
+
+# The text a NaN is stored as: SQLite turns a bound NaN into NULL (and a NOT NULL column refuses
+# it), while ±inf are stored as REAL as they are.
+NAN_TEXT = "NaN"
+
+
+class FaithfulFloat(TypeDecorator):
+    """A REAL column that keeps NaN (as the text NAN_TEXT) and ±inf."""
+
+    impl = Float
+    cache_ok = True
+
+    def bind_processor(self, dialect):
+        # Not process_bind_param: Float's own bind processor would turn the text back into NaN.
+        return lambda value: NAN_TEXT if isinstance(value, float) and value != value else value
+
+    def process_result_value(self, value, dialect):
+        return None if value is None else float(value)
 
 
 class Run(SQLModel, table=True):
@@ -31,7 +54,9 @@ class Run(SQLModel, table=True):
     finished_at: Optional[datetime] = None
     heartbeat_at: Optional[datetime] = None
     pid: Optional[int] = None
+    pid_started: Optional[int] = None  # the owner's start time, clock ticks after boot
     host: str = ""
+    lease: Optional[str] = None  # the owner's random token; every write for the run names it
     error: Optional[str] = None
     checkpoint: Optional[str] = None
     subset_id: Optional[str] = None
@@ -43,7 +68,7 @@ class Metric(SQLModel, table=True):
     run_id: str = Field(sa_column=Column(String, ForeignKey("run.id", ondelete="CASCADE"), index=True, nullable=False))
     kind: str = Field(index=True)
     name: str = Field(index=True)
-    value: float
+    value: float = Field(sa_type=FaithfulFloat)  # NaN and ±inf kept (a diverged loss)
     epoch: Optional[int] = None  # None for final values
     params: str = "{}"  # JSON: attack settings, source run, deformation ...
     created_at: datetime = Field(default_factory=utcnow)
