@@ -67,7 +67,8 @@ def test_a_run_deleted_while_it_trains_stops_and_leaves_no_folder(isolated_resul
     assert code == 1 and "was deleted" in last and last.startswith("msda: run"), stderr
     assert "Traceback" not in stderr and "sqlalche.me" not in stderr
     assert not (isolated_results / "runs" / run_id).exists()
-    assert query(db_path, "SELECT count(*) FROM run") == [(0,)] and query(db_path, "SELECT count(*) FROM metric") == [(0,)]
+    assert query(db_path, "SELECT count(*) FROM run") == [(0,)]
+    assert query(db_path, "SELECT count(*) FROM metric") == [(0,)]
 
 
 _RECORDER = """
