@@ -355,9 +355,10 @@ def reproduce(
 def subsample(
     run_id: Annotated[str, typer.Argument(help="Trained run whose model scores its training set (id or unique prefix).")],
     ratio: Annotated[Optional[str], typer.Option(help="Subset ratio(s) t in (0, 1], comma-separated: one subset each.")] = None,
-    measure: Annotated[str, typer.Option(help="Measure(s): cv, mean, std or random, comma-separated.")] = "cv",
-    order: Annotated[str, typer.Option(help="Keep the high or the low end of the measure (high,low for both).")] = "high",
-    select: Annotated[str, typer.Option(help="Per class: top (first round(t*N)) or interval (evenly spaced ranks).")] = "top",
+    measure: Annotated[str, typer.Option(help="Measure(s), comma-separated: cv, mean, std or random.")] = "cv",
+    order: Annotated[str, typer.Option(help="End of the measure to keep: high or low (high,low for both).")] = "high",
+    select: Annotated[str, typer.Option(
+        help="Per class: top or interval (the first round(t*N), or evenly spaced ranks).")] = "top",
     mixes: Annotated[int, typer.Option(help="DCutMix mixes M per anchor.")] = 10,
     partners: Annotated[int, typer.Option(help="Partner images K-1 per mix.")] = 2,
     partner_alpha: Annotated[str, typer.Option("--partner-alpha", help="Dirichlet alpha of the partners' shares (e.g. 2/9).")] = "2/9",
@@ -484,9 +485,11 @@ def analyze_gradprod(
     max_offset: Annotated[int, typer.Option("--max-offset", help="Largest |dx|, |dy| of the offset p.")] = 8,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per backward pass.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the image subset.")] = 0,
-    output: Annotated[str, typer.Option(help="f: prob (true-class softmax, the paper's example), logit or loss.")] = "prob",
-    channels: Annotated[str, typer.Option(help="Per-pixel gradient over channels: norm (Figure 5) or sum.")] = "norm",
-    reduce: Annotated[str, typer.Option(help="Over images: mean of the per-image max, or max (the slides).")] = "mean",
+    output: Annotated[str, typer.Option(
+        help="f: prob, logit or loss (prob: the true-class softmax, the paper's example).")] = "prob",
+    channels: Annotated[str, typer.Option(help="Per-pixel gradient over channels: norm or sum (norm: Figure 5).")] = "norm",
+    reduce: Annotated[str, typer.Option(
+        help="Over images: mean or max (the mean of the per-image maxima, or the max: the slides).")] = "mean",
     out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also plot the map and the curve to this PNG.")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
     fmt: FormatOption = "rich",
@@ -577,7 +580,8 @@ def _print_runs(store, run_ids, fmt, title="Runs"):
 
 @runs_app.command("list")
 def runs_list(
-    status: Annotated[Optional[str], typer.Option(help="Only runs with this status (running, finished, failed, interrupted).")] = None,
+    status: Annotated[Optional[str], typer.Option(
+        help="Only runs with this status: running, finished, failed or interrupted.")] = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):

@@ -156,11 +156,11 @@ def choice_option(name: str, option: str, value, choices):
     return value
 
 
-# the families (each module registers its data sets)
-from msda_cli.data import digits  # noqa: E402,F401
+# the families (each module registers its data sets, in this order: the order of a report's columns)
 from msda_cli.data import cifar  # noqa: E402,F401
 from msda_cli.data import svhn  # noqa: E402,F401
-from msda_cli.data import mnist  # noqa: E402,F401
-from msda_cli.data import imagenet  # noqa: E402,F401
 from msda_cli.data import tinyimagenet  # noqa: E402,F401
+from msda_cli.data import imagenet  # noqa: E402,F401
 from msda_cli.data import tabular  # noqa: E402,F401
+from msda_cli.data import mnist  # noqa: E402,F401
+from msda_cli.data import digits  # noqa: E402,F401

@@ -157,11 +157,11 @@ def _build(name: str, root, train: bool, augment: bool, download: bool) -> Label
     return LabeledDataset(TensorDataset(x, y, transform), info, y)
 
 
-@register_dataset("cifar10")
+@register_dataset("cifar10", label="CIFAR-10")
 def cifar10(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
     return _build("cifar10", root, train, augment, download)
 
 
-@register_dataset("cifar100")
+@register_dataset("cifar100", label="CIFAR-100")
 def cifar100(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
     return _build("cifar100", root, train, augment, download)

@@ -38,7 +38,7 @@ def _digits_tensors(image_size: int):
     return images, labels, train_idx, test_idx, mean, std
 
 
-@register_dataset("digits")
+@register_dataset("digits", label="Digits")
 def digits(root=None, train: bool = True, augment: bool = True, image_size: int = 32) -> LabeledDataset:
     image_size = int_option("digits", "image_size", image_size)
     images, labels, train_idx, test_idx, mean, std = _digits_tensors(image_size)

@@ -97,7 +97,7 @@ def _classes_of(split_dir: Path, train_dir: Path) -> list[str]:
     return classes
 
 
-@register_dataset("imagenet")
+@register_dataset("imagenet", label="ImageNet")
 def imagenet(root=None, train: bool = True, augment: bool = True, download: bool = False,
              image_size=None, crop=None) -> LabeledDataset:
     if download:
@@ -131,7 +131,7 @@ def read_class_list(path) -> list[str]:
     return names
 
 
-@register_dataset("imagenet100")
+@register_dataset("imagenet100", label="ImageNet-100")
 def imagenet100(root=None, train: bool = True, augment: bool = True, download: bool = False,
                 class_list=None, image_size=None, crop=None) -> LabeledDataset:
     if download:

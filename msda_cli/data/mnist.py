@@ -57,11 +57,11 @@ def _build(name: str, root, train: bool, augment: bool, download: bool) -> Label
     return LabeledDataset(TensorDataset(x, y, transform), info, y)
 
 
-@register_dataset("mnist")
+@register_dataset("mnist", label="MNIST")
 def mnist(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
     return _build("mnist", root, train, augment, download)
 
 
-@register_dataset("fashion-mnist")
+@register_dataset("fashion-mnist", label="Fashion-MNIST")
 def fashion_mnist(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
     return _build("fashion-mnist", root, train, augment, download)

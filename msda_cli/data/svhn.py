@@ -43,7 +43,7 @@ def _read_mat(path: Path):
     return x, y
 
 
-@register_dataset("svhn")
+@register_dataset("svhn", label="SVHN")
 def svhn(root=None, train: bool = True, augment: bool = True, download: bool = False,
          extra: bool = False) -> LabeledDataset:
     root = resolve_root(root)

@@ -200,7 +200,7 @@ def _abalone_file(root) -> Path:
                  f"Run with --download on a machine with internet, or get {ABALONE_URL}.")
 
 
-@register_dataset("abalone")
+@register_dataset("abalone", label="Abalone")
 def abalone(root=None, train: bool = True, augment: bool = True, download: bool = False,
             test_fraction: float = TEST_FRACTION, split_seed: int = SPLIT_SEED) -> LabeledDataset:
     """UCI Abalone as 3 classes (rings 1-8, 9-10, 11+: the usual 3-class version, as in

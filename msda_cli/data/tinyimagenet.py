@@ -55,7 +55,7 @@ def _val_samples(base: Path, index: dict[str, int]) -> list[tuple[Path, int]]:
     return samples
 
 
-@register_dataset("tiny-imagenet")
+@register_dataset("tiny-imagenet", label="Tiny-ImageNet")
 def tiny_imagenet(root=None, train: bool = True, augment: bool = True, download: bool = False) -> LabeledDataset:
     root = resolve_root(root)
     if download and not (_locate(root) / "train").is_dir():

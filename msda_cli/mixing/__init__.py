@@ -1,26 +1,28 @@
 """Every MSDA method by name: `build_mixer("gmix", alpha=0.5)`; see `base.py` for the contract.
 
-Methods and hyperparameters (defaults); every method also takes `smoothing` (0.0), every
-mask method `mask_mode` (`batch`: one mask per batch | `sample`: one per sample); its default
-is what the authors' code does: `sample` for cutout, dcutmix and saliency-dcutmix, else `batch`.
+Methods and hyperparameters (defaults), in registration order; every method also takes
+`smoothing` (0.0), every mask method `mask_mode` (`batch`: one mask per batch | `sample`: one per
+sample); its default is what the authors' code does: `sample` for cutout, dcutmix and
+saliency-dcutmix, else `batch`. Each is registered with its display label:
+`@register_mixer("cutmix", label="CutMix")`.
 
-  vanilla                                          no mixing
-  mixup           alpha=1.0                        also tabular; mask_mode: one λ per batch/sample
-  cutmix          alpha=1.0
-  mixup-cutmix    alpha=1.0, cutmix_alpha=1.0, q=0.5   Mixup with probability q, else CutMix
-  hmix            alpha=1.0, r=0.5, gamma=None     r fixed, or r ~ Beta(γ, γ) when gamma is set
-  gmix            alpha=0.5
-  mixupe          alpha=1.0, eta=0.001, variant=paper|code   (needs the model: `loss`)
-  manifold-mixup  alpha=2.0, layers=2              mixes the input or a stage's output (needs the model)
-  dmixup          k=3, alpha=1.0                   also tabular; φ per sample
-  dcutmix         k=3, alpha=1.0, prob=1.0
-  saliency-dcutmix k=3, alpha=1.0, prob=1.0
-  cutout          size=0.5                         box side as a fraction of the image side
-  resizemix       scale_min=0.1, scale_max=0.8
-  fmix            alpha=1.0, decay_power=3.0
-  saliencymix     alpha=1.0
+  vanilla            no mixing
+  mixup              alpha=1.0                          also tabular; mask_mode: one λ per batch/sample
+  cutmix             alpha=1.0
+  mixup-cutmix       alpha=1.0, cutmix_alpha=1.0, q=0.5  Mixup with probability q, else CutMix
+  cutout             size=0.5                           box side as a fraction of the image side
+  resizemix          scale_min=0.1, scale_max=0.8
+  saliencymix        alpha=1.0
+  hmix               alpha=1.0, r=0.5, gamma=None       r fixed, or r ~ Beta(γ, γ) when gamma is set
+  gmix               alpha=0.5
+  mixupe             alpha=1.0, eta=0.001, variant=paper, erm=False   or variant code (needs the model: `loss`)
+  dmixup             k=3, alpha=1.0                     also tabular; φ per sample
+  dcutmix            k=3, alpha=1.0, prob=1.0
+  saliency-dcutmix   k=3, alpha=1.0, prob=1.0
+  manifold-mixup     alpha=2.0, layers=2                mixes the input or a stage's output (needs the model)
+  fmix               alpha=1.0, decay_power=3.0
 
-`method_hparams(name)` lists them programmatically.
+`method_hparams(name)` lists them programmatically (`tests/test_names.py` checks this list).
 """
 
 from __future__ import annotations
@@ -31,12 +33,12 @@ from msda_cli.registry import Registry
 MIXERS = Registry("method")
 
 
-def register_mixer(name: str):
-    """Class decorator: register a Mixer subclass under `name`."""
+def register_mixer(name: str, label: str):
+    """Class decorator: register a Mixer subclass under `name`, shown in reports as `label`."""
 
     def decorator(cls):
         cls.name = name
-        MIXERS.register(name)(cls)
+        MIXERS.register(name, label=label)(cls)
         return cls
 
     return decorator
@@ -64,14 +66,5 @@ def build_mixer(name: str, **hparams) -> Mixer:
     return cls(**hparams)
 
 
-# importing the family modules registers the methods
-from msda_cli.mixing import (  # noqa: E402,F401
-    cutmix,
-    fmix,
-    hmix,
-    kimage,
-    manifold,
-    mixup,
-    mixupe,
-    vanilla,
-)
+# importing the family modules registers the methods, in this order: the order of a report's rows
+from msda_cli.mixing import vanilla, mixup, cutmix, hmix, mixupe, kimage, manifold, fmix  # noqa: E402,F401

@@ -51,7 +51,7 @@ def cut_paste(x: torch.Tensor, partner_index: torch.Tensor, bounds: torch.Tensor
     return out, lambda: (~inside_box(to_device(bounds, x.device), H, W)).float()
 
 
-@register_mixer("cutmix")
+@register_mixer("cutmix", label="CutMix")
 class CutMix(ImageMixer):
     """CutMix (Yun et al., 2019): λ ~ Beta(α, α); a box of area (1 − λ)·H·W, centre uniform, clipped."""
 
@@ -70,7 +70,7 @@ class CutMix(ImageMixer):
         return self.finish(x, y, num_classes, params["index"], x_mix, mask, realized)
 
 
-@register_mixer("mixup-cutmix")
+@register_mixer("mixup-cutmix", label="Stochastic Mixup & CutMix")
 class MixupCutMix(ImageMixer):
     """Stochastic Mixup & CutMix: Mixup (α = `alpha`) with probability `q`, else CutMix (`cutmix_alpha`)."""
 
@@ -117,7 +117,7 @@ class MixupCutMix(ImageMixer):
         return self.finish(x, y, num_classes, index, x_mix, mask, realized)
 
 
-@register_mixer("cutout")
+@register_mixer("cutout", label="Cutout")
 class Cutout(ImageMixer):
     """Cutout (DeVries & Taylor, 2017): a square of side `size`·H × `size`·W set to 0, centre
     uniform, clipped. Not a mixing method: the label stays the sample's own (`lam` = 1) and
@@ -151,7 +151,7 @@ class Cutout(ImageMixer):
         return self.finish(x, y, num_classes, params["index"], x_mix, mask, own_weight=own)
 
 
-@register_mixer("resizemix")
+@register_mixer("resizemix", label="ResizeMix")
 class ResizeMix(ImageMixer):
     """ResizeMix (Qin et al., 2020): the partner image, shrunk to scale τ ~ U(`scale_min`, `scale_max`),
     is pasted at a uniform position fully inside x; label weight = realized pasted area.
@@ -230,7 +230,7 @@ def paste_resized(out: torch.Tensor, x: torch.Tensor, perm: torch.Tensor, bounds
     return resized.lerp_(out, keep)  # out outside the box, the resized partner inside
 
 
-@register_mixer("saliencymix")
+@register_mixer("saliencymix", label="SaliencyMix")
 class SaliencyMix(ImageMixer):
     """SaliencyMix (Uddin et al., 2021): a CutMix box (area 1 − λ, λ ~ Beta(α, α)) centred on the
     most salient pixel of the partner (spectral residual), pasted at the same place, clipped.

@@ -49,7 +49,7 @@ def top_fraction_mask(images: torch.Tensor, count: torch.Tensor) -> torch.Tensor
     return (above | (tied & (tied.cumsum(1) <= need))).view(n, 1, H, W)
 
 
-@register_mixer("fmix")
+@register_mixer("fmix", label="FMix")
 class FMix(ImageMixer):
     """FMix: `alpha` (Beta(α, α) for λ), `decay_power` δ (3 in the paper)."""
 

@@ -27,7 +27,7 @@ from msda_cli.mixing.masks import box_area, box_weights, inside_box, lerp_from_p
 from msda_cli.mixing.sampling import beta, randint
 
 
-@register_mixer("hmix")
+@register_mixer("hmix", label="HMix")
 class HMix(ImageMixer):
     """HMix: `alpha` (Beta(α, α) for λ), `r` (box ratio, fixed) or `gamma` (r ~ Beta(γ, γ) per draw)."""
 
@@ -85,7 +85,7 @@ def gaussian_blob(centres: torch.Tensor, s: torch.Tensor, H: int, W: int) -> tor
     return (row * torch.exp(scale * (cols - c[:, 1]) ** 2)).unsqueeze(1)
 
 
-@register_mixer("gmix")
+@register_mixer("gmix", label="GMix")
 class GMix(ImageMixer):
     """GMix: `alpha` (Beta(α, α) for λ; the paper uses 0.5 on CIFAR-100, 1 on ImageNet)."""
 

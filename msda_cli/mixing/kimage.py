@@ -100,7 +100,7 @@ def nested_boxes(hs: torch.Tensor, ws: torch.Tensor, H: int, W: int, generator) 
     return torch.from_numpy(bounds)
 
 
-@register_mixer("dmixup")
+@register_mixer("dmixup", label="DMixup")
 class DMixup(Mixer):
     """DMixup: x̃ = Σ_k φ_k x[π_k], ỹ = Σ_k φ_k y[π_k], φ ~ Dir(α·1_K) per sample (images or tabular)."""
 
@@ -157,7 +157,7 @@ class _KImageCut(Mixer):
         return MixOutput(x_mix, target, shares[:, 0], None, index, shares, sources)
 
 
-@register_mixer("dcutmix")
+@register_mixer("dcutmix", label="DCutMix")
 class DCutMix(_KImageCut):
     """DCutMix (authors' Algorithm 1): nested boxes by stick-breaking; box k (sides
     round(parent · √(1 − v_{k−1}))) is placed uniformly inside box k−1 and takes image π_k.
@@ -197,7 +197,7 @@ class DCutMix(_KImageCut):
         return self._finish(x, y, num_classes, index, owner, x_mix, shares)
 
 
-@register_mixer("saliency-dcutmix")
+@register_mixer("saliency-dcutmix", label="Saliency-DCutMix")
 class SaliencyDCutMix(_KImageCut):
     """Saliency-DCutMix: DCutMix box sizes, but patch k is centred on the most salient pixel
     (spectral residual) of its source image π_k, pasted at that place, clipped; later patches

@@ -31,7 +31,7 @@ def manifold_layers(model) -> list:
     return []
 
 
-@register_mixer("manifold-mixup")
+@register_mixer("manifold-mixup", label="Manifold Mixup")
 class ManifoldMixup(Mixup):
     """Manifold Mixup: `alpha` (Beta(α, α); the authors use 2.0 on CIFAR), `layers` (how many
     hidden layers besides the input may be mixed; 2 as the authors)."""

@@ -20,7 +20,7 @@ def mixup_blend(x: torch.Tensor, partner_index: torch.Tensor, lam: torch.Tensor)
     return torch.lerp(partner, x, w.to(x.dtype)), w
 
 
-@register_mixer("mixup")
+@register_mixer("mixup", label="Mixup")
 class Mixup(TwoImageMixer):
     def __init__(self, alpha: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)

@@ -44,7 +44,7 @@ def q_hat(clean_logits: torch.Tensor, y: torch.Tensor, num_classes: int) -> torc
     return ((target - torch.softmax(f, dim=-1)) * f).sum(dim=-1)
 
 
-@register_mixer("mixupe")
+@register_mixer("mixupe", label="MixupE")
 class MixupE(Mixup):
     """MixupE: `alpha` (Mixup's Beta(α, α)), `eta` (η, 0.001), `variant` (paper | code), `erm`
     (Table 7's ablation: the extra term on the unmixed batch)."""

@@ -6,7 +6,7 @@ from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import Mixer, MixOutput, one_hot
 
 
-@register_mixer("vanilla")
+@register_mixer("vanilla", label="Vanilla")
 class Vanilla(Mixer):
     def apply(self, x, y, num_classes, params) -> MixOutput:
         B = x.shape[0]

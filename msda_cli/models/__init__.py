@@ -43,14 +43,7 @@ def build_model(name: str, num_classes: int, in_chans: int = 3, **kwargs) -> nn.
     return MODELS.lookup(name)(num_classes=num_classes, in_chans=in_chans, **kwargs)
 
 
-# Importing the family modules registers their architectures.
+# Importing the family modules registers their architectures, in this order: the order of a report's columns.
 from msda_cli.models import (  # noqa: E402,F401
-    mlp,
-    preact_resnet,
-    pyramidnet,
-    resnet_cifar,
-    resnet_imagenet,
-    resnext,
-    small,
-    wide_resnet,
+    resnet_cifar, wide_resnet, preact_resnet, pyramidnet, resnext, resnet_imagenet, mlp, small,
 )

@@ -33,7 +33,7 @@ class MLP(nn.Module):
         return list(self.hidden)
 
 
-@register_model("mlp")
+@register_model("mlp", label="MLP")
 def mlp(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """MLP on [B, in_chans] features; options `hidden` (128), `depth` (2)."""
     return MLP(num_classes, in_chans, **options("mlp", kwargs, hidden=128, depth=2))

@@ -79,28 +79,28 @@ class PreActResNet(StagedNet):
         return [self.stage1, self.stage2, self.stage3, self.stage4]
 
 
-@register_model("preactresnet18")
+@register_model("preactresnet18", label="PreActRN18")
 def preactresnet18(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """PreActResNet-18 (basic blocks [2, 2, 2, 2]); option `stem_stride` (default 1)."""
     opts = options("preactresnet18", kwargs, stem_stride=1)
     return PreActResNet(PreActBlock, [2, 2, 2, 2], num_classes, in_chans, **opts)
 
 
-@register_model("preactresnet34")
+@register_model("preactresnet34", label="PreActRN34")
 def preactresnet34(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """PreActResNet-34 (basic blocks [3, 4, 6, 3]); option `stem_stride` (default 1)."""
     opts = options("preactresnet34", kwargs, stem_stride=1)
     return PreActResNet(PreActBlock, [3, 4, 6, 3], num_classes, in_chans, **opts)
 
 
-@register_model("preactresnet50")
+@register_model("preactresnet50", label="PreActRN50")
 def preactresnet50(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """PreActResNet-50 (bottlenecks [3, 4, 6, 3]); option `stem_stride` (default 1)."""
     opts = options("preactresnet50", kwargs, stem_stride=1)
     return PreActResNet(PreActBottleneck, [3, 4, 6, 3], num_classes, in_chans, **opts)
 
 
-@register_model("preactresnet101")
+@register_model("preactresnet101", label="PreActRN101")
 def preactresnet101(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """PreActResNet-101 (bottlenecks [3, 4, 23, 3]); option `stem_stride` (default 1)."""
     opts = options("preactresnet101", kwargs, stem_stride=1)

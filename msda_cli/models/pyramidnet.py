@@ -103,14 +103,14 @@ class PyramidNet(StagedNet):
         return [self.stage1, self.stage2, self.stage3]
 
 
-@register_model("pyramidnet110")
+@register_model("pyramidnet110", label="PyramidNet-110")
 def pyramidnet110(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """PyramidNet-110; options `alpha` (widening, default 64), `bottleneck` (default True)."""
     opts = options("pyramidnet110", kwargs, alpha=64, bottleneck=True)
     return PyramidNet(110, num_classes=num_classes, in_chans=in_chans, **opts)
 
 
-@register_model("pyramidnet200")
+@register_model("pyramidnet200", label="PyramidNet-200")
 def pyramidnet200(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """PyramidNet-200; options `alpha` (widening, default 240), `bottleneck` (default True)."""
     opts = options("pyramidnet200", kwargs, alpha=240, bottleneck=True)

@@ -76,7 +76,7 @@ class CifarResNet(StagedNet):
         return [self.stage1, self.stage2, self.stage3]
 
 
-@register_model("resnet56")
+@register_model("resnet56", label="RN56")
 def resnet56(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """ResNet-56 for 32x32 inputs; option `shortcut` = "A" (default, paper) or "B"."""
     return CifarResNet(56, num_classes, in_chans, **options("resnet56", kwargs, shortcut="A"))

@@ -30,7 +30,7 @@ class ResNet50(ResNet):
         return [self.layer1, self.layer2, self.layer3, self.layer4]
 
 
-@register_model("resnet50")
+@register_model("resnet50", label="ResNet-50")
 def resnet50(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """torchvision ResNet-50 (random init); option `zero_init_residual` (default False)."""
     return ResNet50(num_classes, in_chans, **options("resnet50", kwargs, zero_init_residual=False))

@@ -64,7 +64,7 @@ class CifarResNeXt(StagedNet):
         return [self.stage1, self.stage2, self.stage3]
 
 
-@register_model("resnext29-4-24")
+@register_model("resnext29-4-24", label="ResNeXt29-4-24")
 def resnext29_4_24(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
     """ResNeXt-29 (4 x 24d) for 32x32 inputs; no options."""
     options("resnext29-4-24", kwargs)

@@ -1,10 +1,13 @@
 """Display labels: how the report names methods, architectures, data sets, keys and metrics.
 
-The label dicts also give the canonical order of rows and columns in ad-hoc pivots.
+Methods, architectures and data sets are labelled where they are registered
+(`@register_mixer("cutmix", label="CutMix")`); the labelled entries, in registration order, and the
+measure labels below give the canonical order of rows and columns in ad-hoc pivots.
 """
 
 from __future__ import annotations
 
+from functools import lru_cache
 from typing import Any
 
 import numpy as np
@@ -12,25 +15,7 @@ import numpy as np
 from msda_cli import metric_names as names
 from msda_cli.report.match import as_number, is_missing
 
-METHOD_LABELS = {
-    "vanilla": "Vanilla", "mixup": "Mixup", "cutmix": "CutMix", "mixup-cutmix": "Stochastic Mixup & CutMix",
-    "hmix": "HMix", "gmix": "GMix", "mixupe": "MixupE", "dmixup": "DMixup", "dcutmix": "DCutMix",
-    "saliency-dcutmix": "Saliency-DCutMix", "cutout": "Cutout", "manifold-mixup": "Manifold Mixup",
-    "resizemix": "ResizeMix", "fmix": "FMix", "saliencymix": "SaliencyMix", "puzzlemix": "PuzzleMix",
-}
-ARCH_LABELS = {
-    "resnet56": "RN56", "wrn28-2": "WRN28-2", "wrn28-8": "WRN28-8", "wrn28-10": "WRN28-10", "wrn16-8": "WRN16-8",
-    "preactresnet18": "PreActRN18", "preactresnet34": "PreActRN34", "preactresnet50": "PreActRN50",
-    "preactresnet101": "PreActRN101", "pyramidnet110": "PyramidNet-110", "pyramidnet200": "PyramidNet-200",
-    "resnext29-4-24": "ResNeXt29-4-24", "resnet50": "ResNet-50", "mlp": "MLP",
-}
-DATASET_LABELS = {
-    "cifar10": "CIFAR-10", "cifar100": "CIFAR-100", "svhn": "SVHN", "tiny-imagenet": "Tiny-ImageNet",
-    "imagenet": "ImageNet", "imagenet100": "ImageNet-100", "abalone": "Abalone", "mnist": "MNIST",
-    "fashion-mnist": "Fashion-MNIST", "digits": "Digits",
-}
 MEASURE_LABELS = {"cv": "CV", "mean": "Mean", "std": "Std", "random": "Random"}
-VALUE_LABELS = {"method": METHOD_LABELS, "arch": ARCH_LABELS, "dataset": DATASET_LABELS}
 KEY_LABELS = {"method": "Method", "arch": "Architecture", "dataset": "Dataset", "seed": "Seed",
               "recipe": "Recipe", "subset.label": "Measure", "subset.ratio": "Subset ratio t"}
 METRIC_LABELS = {
@@ -38,8 +23,31 @@ METRIC_LABELS = {
     "error": "top-1 error (%)", "top1_error": "top-1 error (%)", "top5_error": "top-5 error (%)",
     names.TRAIN_TIME: "training time (s)", names.IMAGES_PER_S: "training throughput (images/s)",
 }
-_CANONICAL = {"method": list(METHOD_LABELS), "arch": list(ARCH_LABELS), "dataset": list(DATASET_LABELS),
-              "subset.measure": list(MEASURE_LABELS)}
+REGISTERED = ("method", "arch", "dataset")  # run keys whose values are registry names
+
+
+@lru_cache(maxsize=None)
+def registered_labels(key: str) -> dict[str, str]:
+    """{name: label} of the registry behind run key `key`, in registration order (imported on first use:
+    the registries bring torch, which a report needs for no other purpose)."""
+    if key == "method":
+        from msda_cli.mixing import MIXERS as registry
+    elif key == "arch":
+        from msda_cli.models import MODELS as registry
+    else:
+        from msda_cli.data import DATASETS as registry
+    return dict(registry.labels)
+
+
+def _value_labels(key: str) -> dict | None:
+    return registered_labels(key) if key in REGISTERED else None
+
+
+def _canonical(key: str) -> list | None:
+    if key == "subset.measure":
+        return list(MEASURE_LABELS)
+    labels = _value_labels(key)
+    return list(labels) if labels else None
 
 
 def key_label(key: str) -> str:
@@ -50,7 +58,7 @@ def value_label(key: str, value: Any) -> str:
     """A header for the value of a run key: `CutMix` for method cutmix, `t = 0.05` for a subset ratio."""
     if is_missing(value):
         return "(none)"
-    labels = VALUE_LABELS.get(key)
+    labels = _value_labels(key)
     if labels and value in labels:
         return labels[value]
     if key == "subset.ratio":
@@ -67,7 +75,7 @@ def subset_label(d: dict) -> str:
 
 def ordered(key: str, values: list) -> list:
     """The values of a key in display order: the labels' order, numbers ascending, else by text; missing last."""
-    canon = _CANONICAL.get(key)
+    canon = _canonical(key)
     present = [v for v in values if not is_missing(v)]
     tail = [v for v in values if is_missing(v)][:1]
     if key == "subset.label":  # "CV (high)": the measure's order, then the label

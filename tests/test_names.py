@@ -1,0 +1,137 @@
+"""One source of names: the registries declare every method, architecture and data set with its label;
+the README's tables, the `mixing` docstring, the report's labels and the `--help` lists agree with them."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+import typer
+
+from msda_cli import mixing
+from msda_cli.cli import app
+from msda_cli.data import DATASETS, dataset_options
+from msda_cli.mixing import MIXERS, method_hparams
+from msda_cli.models import MODELS
+from msda_cli.registry import Registry
+from msda_cli.report.labels import ordered, value_label
+
+README = (Path(__file__).resolve().parents[1] / "README.md").read_text()
+COMMON_HPARAMS = ("smoothing", "mask_mode")  # every method / every mask method: stated once above the table
+
+
+def readme_table(header: str) -> list[list[str]]:
+    """The rows (cells stripped) of the README table whose header line starts with `header`."""
+    lines = README.splitlines()
+    start = next(i for i, line in enumerate(lines) if line.startswith(header))
+    rows = []
+    for line in lines[start + 2:]:
+        if not line.startswith("|"):
+            break
+        rows.append([c.strip() for c in re.split(r"(?<!\\)\|", line)[1:-1]])
+    return rows
+
+
+def readme_value(v) -> str:
+    if v is None:
+        return "none"
+    if isinstance(v, bool):
+        return str(v).lower()
+    if isinstance(v, str):
+        return f"`{v}`"
+    if isinstance(v, float):
+        return str(int(v)) if v.is_integer() else f"{v:g}"
+    return str(v)
+
+
+def readme_defaults(defaults: dict, skip=()) -> str:
+    shown = [f"`{k}` ({readme_value(v)})" for k, v in defaults.items() if k not in skip]
+    return ", ".join(shown) or "–"
+
+
+def test_readme_methods_table_is_the_registry():
+    rows = readme_table("| method | label |")
+    assert [r[0] for r in rows] == [f"`{n}`" for n in MIXERS]  # every method once, in the report's order
+    for name, row in zip(MIXERS, rows):
+        assert row[1] == MIXERS.label(name)
+        assert row[2] == readme_defaults(method_hparams(name), COMMON_HPARAMS), name
+
+
+def test_readme_architecture_table_is_the_registry():
+    rows = readme_table("| architecture | label |")
+    assert [r[0] for r in rows] == [f"`{n}`" for n in MODELS]
+    assert [r[1] for r in rows] == [MODELS.label(n) for n in MODELS]
+
+
+def test_readme_data_set_table_is_the_registry():
+    rows = readme_table("| data set | label |")
+    assert [r[0] for r in rows] == [f"`{n}`" for n in DATASETS]
+    for name, row in zip(DATASETS, rows):
+        assert row[1] == DATASETS.label(name)
+        assert row[2] == readme_defaults(dataset_options(name), ("download",)), name  # --download is a flag
+
+
+def test_mixing_docstring_lists_every_method_with_its_defaults():
+    listed = {}
+    for line in mixing.__doc__.splitlines():
+        m = re.match(r"^  (\S+)(.*)$", line)
+        if m:
+            listed[m.group(1)] = dict(re.findall(r"\b(\w+)=([^\s,]+)", m.group(2)))
+    assert list(listed) == list(MIXERS)
+    for name, shown in listed.items():
+        expected = {k: str(v) for k, v in method_hparams(name).items() if k not in COMMON_HPARAMS}
+        assert shown == expected, name
+
+
+def test_report_labels_and_order_come_from_the_registries():
+    for key, registry in (("method", MIXERS), ("arch", MODELS), ("dataset", DATASETS)):
+        assert registry.labels, key
+        for name in registry:
+            assert value_label(key, name) == registry.label(name)
+        unlabelled = sorted(set(registry) - set(registry.labels))  # after the labelled ones, by name
+        assert ordered(key, list(reversed(registry))) == [*registry.labels, *unlabelled]
+    assert value_label("method", "mixup-cutmix") == "Stochastic Mixup & CutMix"  # the label strings reports print
+    assert value_label("arch", "resnet56") == "RN56" and value_label("dataset", "cifar100") == "CIFAR-100"
+    assert value_label("arch", "digits-cnn") == "digits-cnn"  # registered without a label: its name
+
+
+def test_a_registry_keeps_labels_in_registration_order():
+    reg = Registry("widget")
+    reg.register("b", label="Bee")(object)
+    reg.register("a")(object)
+    reg.register("c", label="Sea")(object)
+    assert reg.labels == {"b": "Bee", "c": "Sea"} and list(reg.labels) == ["b", "c"]
+    assert reg.label("a") == "a" and reg.label("c") == "Sea"
+    with pytest.raises(KeyError, match="registered twice"):
+        reg.register("a", label="Ay")(object)
+
+
+def _option_help(path: tuple[str, ...], flag: str) -> str:
+    command = typer.main.get_command(app)
+    for name in path:
+        command = command.commands[name]
+    (option,) = [p for p in command.params if flag in p.opts]
+    return option.help
+
+
+def _spoken(choices) -> str:
+    """`a, b or c`: how a --help text lists its choices."""
+    return f"{', '.join(choices[:-1])} or {choices[-1]}"
+
+
+def test_help_lists_are_the_choices_the_code_accepts():
+    from msda_cli.analysis.gradprod import CHANNELS, OUTPUTS, REDUCES
+    from msda_cli.render import FORMATS
+    from msda_cli.robust.attacks import ATTACKS
+    from msda_cli.store.tables import RUN_STATUSES
+    from msda_cli.subsample import MEASURES, ORDERS, SELECTS
+
+    cases = [(("robust",), "--attack", ATTACKS), (("report",), "--format", FORMATS),
+             (("subsample",), "--measure", MEASURES), (("subsample",), "--order", ORDERS),
+             (("subsample",), "--select", SELECTS), (("runs", "list"), "--status", RUN_STATUSES),
+             (("analyze", "gradprod"), "--output", OUTPUTS), (("analyze", "gradprod"), "--channels", CHANNELS),
+             (("analyze", "gradprod"), "--reduce", REDUCES)]
+    for path, flag, choices in cases:
+        text = _option_help(path, flag)
+        assert re.search(rf": {re.escape(_spoken(list(choices)))}(?=[ .(]|$)", text), (path, flag, text)
