@@ -21,7 +21,7 @@ from pydantic import BaseModel, ConfigDict, Field, StrictBool, StrictFloat, Stri
 
 from msda_cli.errors import MsdaError
 
-RECIPES_DIR = Path(__file__).resolve().parent.parent / "recipes"
+RECIPES_DIR = Path(__file__).resolve().parent / "recipes"  # a link to the top-level recipes/ in a checkout
 
 
 class Strict(BaseModel):
@@ -97,8 +97,13 @@ class Config(Strict):
 
 
 # ----- loading --------------------------------------------------------------------
-def recipe_path(name_or_file: str) -> Path:
+def recipe_path(name_or_file: str, near: Path | None = None) -> Path:
+    """The file of a recipe; `near` (the folder of a recipe that extends this one) is searched first."""
     path = Path(name_or_file)
+    if near is not None and not path.is_absolute():
+        for candidate in (near / path, near / f"{name_or_file}.yaml"):
+            if candidate.suffix in (".yaml", ".yml") and candidate.is_file():
+                return candidate
     if path.suffix in (".yaml", ".yml") and path.is_file():
         return path
     candidate = RECIPES_DIR / f"{name_or_file}.yaml"
@@ -119,8 +124,10 @@ def recipe_chain(name_or_file: str) -> list[Path]:
     """The recipe's file and the files it extends, base first."""
     chain: list[Path] = []
     current: str | None = name_or_file
+    near: Path | None = None
     while current is not None and len(chain) < 32:
-        path = recipe_path(current)
+        path = recipe_path(str(current), near)
+        near = path.parent
         chain.insert(0, path)
         raw = yaml.safe_load(path.read_text()) or {}
         current = raw.get("extends") if isinstance(raw, dict) else None
@@ -137,9 +144,10 @@ def deep_merge(base: dict, over: dict) -> dict:
     return out
 
 
-def read_recipe(name_or_file: str, _seen: tuple = ()) -> dict:
-    """A recipe as a raw dict; `extends: BASE` merges the recipe over another one."""
-    path = recipe_path(name_or_file)
+def read_recipe(name_or_file: str, _seen: tuple = (), near: Path | None = None) -> dict:
+    """A recipe as a raw dict; `extends: BASE` merges the recipe over another one (BASE is looked up
+    beside the recipe's file first, then among the packaged recipes)."""
+    path = recipe_path(name_or_file, near)
     try:
         raw = yaml.safe_load(path.read_text())
     except yaml.YAMLError as e:
@@ -150,7 +158,7 @@ def read_recipe(name_or_file: str, _seen: tuple = ()) -> dict:
     if base is not None:
         if base in _seen:
             raise MsdaError(f"recipe {path}: `extends` forms a cycle through {base!r}")
-        raw = deep_merge(read_recipe(str(base), _seen + (base,)), raw)
+        raw = deep_merge(read_recipe(str(base), _seen + (base,), near=path.parent), raw)
     raw["name"] = path.stem
     return raw
 

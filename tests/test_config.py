@@ -128,3 +128,18 @@ def test_seed_is_checked_against_the_range_every_seeded_rng_takes():
     assert validate(dict(raw, seed=2**32 - 1)).seed == 2**32 - 1
     with pytest.raises(MsdaError, match="seed"):
         validate(dict(raw, seed=2**32))
+
+
+def test_extends_is_looked_up_beside_the_recipe_file_first(tmp_path):
+    (tmp_path / "_mybase.yaml").write_text("extends: _digits\nepochs: 2\noptim: {lr: 0.01}\n")
+    (tmp_path / "mine.yaml").write_text("extends: _mybase\nmethod: cutmix\n")
+    raw = read_recipe(str(tmp_path / "mine.yaml"))  # _mybase beside it, _digits among the packaged recipes
+    assert raw["name"] == "mine" and raw["method"] == "cutmix" and raw["epochs"] == 2
+    assert raw["optim"]["lr"] == 0.01 and raw["dataset"] == "digits"
+    # a file beside the recipe wins over a packaged recipe of the same name
+    (tmp_path / "_digits.yaml").write_text("dataset: digits\narch: digits-mlp\nepochs: 1\n")
+    assert read_recipe(str(tmp_path / "mine.yaml"))["arch"] == "digits-mlp"
+    from msda_cli.config import recipe_chain
+
+    assert [p.name for p in recipe_chain(str(tmp_path / "mine.yaml"))] == ["_digits.yaml", "_mybase.yaml", "mine.yaml"]
+    assert recipe_chain(str(tmp_path / "mine.yaml"))[0].parent == tmp_path
