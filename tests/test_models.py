@@ -7,6 +7,7 @@ batch 2 at 32x32 (64x64 for resnet50) in eval mode.
 
 from __future__ import annotations
 
+import inspect
 import math
 
 import pytest
@@ -249,3 +250,17 @@ def test_unknown_architecture_lists_valid_names():
 def test_bad_options_raise_msda_error(name, kwargs):
     with pytest.raises(MsdaError):
         build_model(name, num_classes=10, **kwargs)
+
+
+def test_options_and_defaults_are_the_constructors_signatures():
+    from msda_cli.models import model_options
+
+    assert model_options("pyramidnet200") == {"alpha": 240, "bottleneck": True}
+    assert model_options("resnext29-4-24") == {} and model_options("digits-cnn") == {"width": 32}
+    for name in MODELS:  # no constructor takes a catch-all: every option is named, with its default
+        kinds = {p.kind for p in inspect.signature(MODELS[name]).parameters.values()}
+        assert inspect.Parameter.VAR_KEYWORD not in kinds, name
+    with pytest.raises(MsdaError, match=r"architecture 'mlp' has no option 'width'; valid: depth, hidden"):
+        build_model("mlp", num_classes=3, width=4)
+    assert build_model("pyramidnet110", num_classes=10, alpha=12).fc.in_features != \
+        build_model("pyramidnet110", num_classes=10).fc.in_features

@@ -13,7 +13,7 @@ from msda_cli import mixing
 from msda_cli.cli import app
 from msda_cli.data import DATASETS, dataset_options
 from msda_cli.mixing import MIXERS, method_hparams
-from msda_cli.models import MODELS
+from msda_cli.models import MODELS, model_options
 from msda_cli.registry import Registry
 from msda_cli.report.labels import ordered, value_label
 
@@ -61,7 +61,9 @@ def test_readme_methods_table_is_the_registry():
 def test_readme_architecture_table_is_the_registry():
     rows = readme_table("| architecture | label |")
     assert [r[0] for r in rows] == [f"`{n}`" for n in MODELS]
-    assert [r[1] for r in rows] == [MODELS.label(n) for n in MODELS]
+    for name, row in zip(MODELS, rows):
+        assert row[1] == MODELS.label(name)
+        assert row[2] == readme_defaults(model_options(name)), name
 
 
 def test_readme_data_set_table_is_the_registry():

@@ -1,14 +1,18 @@
 """Architectures by name: `build_model("preactresnet18", num_classes=100)`.
 
 Each architecture module registers its constructors with `@register_model`; importing
-this package imports them all, so the registry is complete.
+this package imports them all, so the registry is complete. A constructor is
+`fn(num_classes, in_chans=3, **named_options)`: its options and their defaults are its signature's.
 """
 
 from __future__ import annotations
 
+import inspect
+
 import torch
 from torch import nn
 
+from msda_cli.errors import MsdaError
 from msda_cli.registry import Registry
 
 MODELS = Registry("architecture")
@@ -38,9 +42,21 @@ class Normalized(nn.Module):
         return list(fn()) if fn else []
 
 
-def build_model(name: str, num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """Build architecture `name`; unknown names raise MsdaError listing the valid ones."""
-    return MODELS.lookup(name)(num_classes=num_classes, in_chans=in_chans, **kwargs)
+def model_options(name: str) -> dict:
+    """The options architecture `name` takes, with their defaults (read from its constructor's signature)."""
+    params = inspect.signature(MODELS.lookup(name)).parameters
+    return {k: p.default for k, p in params.items()
+            if k not in ("num_classes", "in_chans") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
+
+
+def build_model(name: str, num_classes: int, in_chans: int = 3, **options) -> nn.Module:
+    """Build architecture `name`; an unknown name or option raises MsdaError listing the valid ones."""
+    valid = model_options(name)
+    unknown = sorted(set(options) - set(valid))
+    if unknown:
+        shown = ", ".join(sorted(valid)) or "none"
+        raise MsdaError(f"architecture {name!r} has no option {', '.join(map(repr, unknown))}; valid: {shown}")
+    return MODELS.lookup(name)(num_classes=num_classes, in_chans=in_chans, **options)
 
 
 # Importing the family modules registers their architectures, in this order: the order of a report's columns.

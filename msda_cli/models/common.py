@@ -1,21 +1,10 @@
-"""Helpers shared by the architecture modules: option checking, weight initialization, and the
+"""Helpers shared by the architecture modules: weight initialization, and the
 stem → stages → classifier skeleton of the residual families."""
 
 from __future__ import annotations
 
 import torch.nn.functional as F
 from torch import nn
-
-from msda_cli.errors import MsdaError
-
-
-def options(arch: str, given: dict, **defaults) -> dict:
-    """`defaults` updated with `given`; a key not in `defaults` raises MsdaError naming the valid ones."""
-    unknown = sorted(set(given) - set(defaults))
-    if unknown:
-        valid = ", ".join(sorted(defaults)) or "none"
-        raise MsdaError(f"architecture {arch!r} has no option {', '.join(map(repr, unknown))}; valid: {valid}")
-    return {**defaults, **given}
 
 
 def he_init(model: nn.Module) -> nn.Module:

@@ -11,7 +11,6 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import options
 
 
 class MLP(nn.Module):
@@ -34,6 +33,6 @@ class MLP(nn.Module):
 
 
 @register_model("mlp", label="MLP")
-def mlp(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """MLP on [B, in_chans] features; options `hidden` (128), `depth` (2)."""
-    return MLP(num_classes, in_chans, **options("mlp", kwargs, hidden=128, depth=2))
+def mlp(num_classes: int, in_chans: int = 3, hidden: int = 128, depth: int = 2) -> nn.Module:
+    """MLP on [B, in_chans] features."""
+    return MLP(num_classes, in_chans, hidden=hidden, depth=depth)

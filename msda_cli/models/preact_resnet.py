@@ -19,7 +19,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
 
 
 class PreActBlock(nn.Module):
@@ -80,28 +80,24 @@ class PreActResNet(StagedNet):
 
 
 @register_model("preactresnet18", label="PreActRN18")
-def preactresnet18(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """PreActResNet-18 (basic blocks [2, 2, 2, 2]); option `stem_stride` (default 1)."""
-    opts = options("preactresnet18", kwargs, stem_stride=1)
-    return PreActResNet(PreActBlock, [2, 2, 2, 2], num_classes, in_chans, **opts)
+def preactresnet18(num_classes: int, in_chans: int = 3, stem_stride: int = 1) -> nn.Module:
+    """PreActResNet-18 (basic blocks [2, 2, 2, 2])."""
+    return PreActResNet(PreActBlock, [2, 2, 2, 2], num_classes, in_chans, stem_stride=stem_stride)
 
 
 @register_model("preactresnet34", label="PreActRN34")
-def preactresnet34(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """PreActResNet-34 (basic blocks [3, 4, 6, 3]); option `stem_stride` (default 1)."""
-    opts = options("preactresnet34", kwargs, stem_stride=1)
-    return PreActResNet(PreActBlock, [3, 4, 6, 3], num_classes, in_chans, **opts)
+def preactresnet34(num_classes: int, in_chans: int = 3, stem_stride: int = 1) -> nn.Module:
+    """PreActResNet-34 (basic blocks [3, 4, 6, 3])."""
+    return PreActResNet(PreActBlock, [3, 4, 6, 3], num_classes, in_chans, stem_stride=stem_stride)
 
 
 @register_model("preactresnet50", label="PreActRN50")
-def preactresnet50(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """PreActResNet-50 (bottlenecks [3, 4, 6, 3]); option `stem_stride` (default 1)."""
-    opts = options("preactresnet50", kwargs, stem_stride=1)
-    return PreActResNet(PreActBottleneck, [3, 4, 6, 3], num_classes, in_chans, **opts)
+def preactresnet50(num_classes: int, in_chans: int = 3, stem_stride: int = 1) -> nn.Module:
+    """PreActResNet-50 (bottlenecks [3, 4, 6, 3])."""
+    return PreActResNet(PreActBottleneck, [3, 4, 6, 3], num_classes, in_chans, stem_stride=stem_stride)
 
 
 @register_model("preactresnet101", label="PreActRN101")
-def preactresnet101(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """PreActResNet-101 (bottlenecks [3, 4, 23, 3]); option `stem_stride` (default 1)."""
-    opts = options("preactresnet101", kwargs, stem_stride=1)
-    return PreActResNet(PreActBottleneck, [3, 4, 23, 3], num_classes, in_chans, **opts)
+def preactresnet101(num_classes: int, in_chans: int = 3, stem_stride: int = 1) -> nn.Module:
+    """PreActResNet-101 (bottlenecks [3, 4, 23, 3])."""
+    return PreActResNet(PreActBottleneck, [3, 4, 23, 3], num_classes, in_chans, stem_stride=stem_stride)

@@ -27,7 +27,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
 
 
 def _shortcut(x, stride: int, cout: int):
@@ -104,14 +104,12 @@ class PyramidNet(StagedNet):
 
 
 @register_model("pyramidnet110", label="PyramidNet-110")
-def pyramidnet110(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """PyramidNet-110; options `alpha` (widening, default 64), `bottleneck` (default True)."""
-    opts = options("pyramidnet110", kwargs, alpha=64, bottleneck=True)
-    return PyramidNet(110, num_classes=num_classes, in_chans=in_chans, **opts)
+def pyramidnet110(num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True) -> nn.Module:
+    """PyramidNet-110; `alpha` is the widening α̃."""
+    return PyramidNet(110, num_classes=num_classes, in_chans=in_chans, alpha=alpha, bottleneck=bottleneck)
 
 
 @register_model("pyramidnet200", label="PyramidNet-200")
-def pyramidnet200(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """PyramidNet-200; options `alpha` (widening, default 240), `bottleneck` (default True)."""
-    opts = options("pyramidnet200", kwargs, alpha=240, bottleneck=True)
-    return PyramidNet(200, num_classes=num_classes, in_chans=in_chans, **opts)
+def pyramidnet200(num_classes: int, in_chans: int = 3, alpha: float = 240, bottleneck: bool = True) -> nn.Module:
+    """PyramidNet-200; `alpha` is the widening α̃."""
+    return PyramidNet(200, num_classes=num_classes, in_chans=in_chans, alpha=alpha, bottleneck=bottleneck)

@@ -17,7 +17,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
 
 
 class PadShortcut(nn.Module):
@@ -77,6 +77,6 @@ class CifarResNet(StagedNet):
 
 
 @register_model("resnet56", label="RN56")
-def resnet56(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """ResNet-56 for 32x32 inputs; option `shortcut` = "A" (default, paper) or "B"."""
-    return CifarResNet(56, num_classes, in_chans, **options("resnet56", kwargs, shortcut="A"))
+def resnet56(num_classes: int, in_chans: int = 3, shortcut: str = "A") -> nn.Module:
+    """ResNet-56 for 32x32 inputs; `shortcut` "A" (the paper's) or "B"."""
+    return CifarResNet(56, num_classes, in_chans, shortcut=shortcut)

@@ -14,7 +14,6 @@ from torch import nn
 from torchvision.models.resnet import Bottleneck, ResNet
 
 from msda_cli.models import register_model
-from msda_cli.models.common import options
 
 
 class ResNet50(ResNet):
@@ -31,6 +30,6 @@ class ResNet50(ResNet):
 
 
 @register_model("resnet50", label="ResNet-50")
-def resnet50(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """torchvision ResNet-50 (random init); option `zero_init_residual` (default False)."""
-    return ResNet50(num_classes, in_chans, **options("resnet50", kwargs, zero_init_residual=False))
+def resnet50(num_classes: int, in_chans: int = 3, zero_init_residual: bool = False) -> nn.Module:
+    """torchvision ResNet-50 (random init)."""
+    return ResNet50(num_classes, in_chans, zero_init_residual=zero_init_residual)

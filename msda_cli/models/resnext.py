@@ -19,7 +19,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
 
 
 class ResNeXtBottleneck(nn.Module):
@@ -65,7 +65,6 @@ class CifarResNeXt(StagedNet):
 
 
 @register_model("resnext29-4-24", label="ResNeXt29-4-24")
-def resnext29_4_24(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
+def resnext29_4_24(num_classes: int, in_chans: int = 3) -> nn.Module:
     """ResNeXt-29 (4 x 24d) for 32x32 inputs; no options."""
-    options("resnext29-4-24", kwargs)
     return CifarResNeXt(29, 4, 24, num_classes, in_chans)

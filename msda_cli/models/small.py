@@ -3,7 +3,6 @@
 from torch import nn
 
 from msda_cli.models import register_model
-from msda_cli.models.common import options
 
 
 class DigitsCNN(nn.Module):
@@ -35,5 +34,5 @@ class DigitsCNN(nn.Module):
 
 
 @register_model("digits-cnn")
-def digits_cnn(num_classes: int = 10, in_chans: int = 3, **kwargs) -> nn.Module:
-    return DigitsCNN(num_classes=num_classes, in_chans=in_chans, **options("digits-cnn", kwargs, width=32))
+def digits_cnn(num_classes: int = 10, in_chans: int = 3, width: int = 32) -> nn.Module:
+    return DigitsCNN(num_classes=num_classes, in_chans=in_chans, width=width)

@@ -17,7 +17,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
-from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init, options
+from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
 
 
 class WideBasic(nn.Module):
@@ -63,24 +63,24 @@ class WideResNet(StagedNet):
 
 
 @register_model("wrn28-2", label="WRN28-2")
-def wrn28_2(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """WRN-28-2; option `dropout` (default 0)."""
-    return WideResNet(28, 2, num_classes, in_chans, **options("wrn28-2", kwargs, dropout=0.0))
+def wrn28_2(num_classes: int, in_chans: int = 3, dropout: float = 0.0) -> nn.Module:
+    """WRN-28-2."""
+    return WideResNet(28, 2, num_classes, in_chans, dropout=dropout)
 
 
 @register_model("wrn28-8", label="WRN28-8")
-def wrn28_8(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """WRN-28-8; option `dropout` (default 0)."""
-    return WideResNet(28, 8, num_classes, in_chans, **options("wrn28-8", kwargs, dropout=0.0))
+def wrn28_8(num_classes: int, in_chans: int = 3, dropout: float = 0.0) -> nn.Module:
+    """WRN-28-8."""
+    return WideResNet(28, 8, num_classes, in_chans, dropout=dropout)
 
 
 @register_model("wrn28-10", label="WRN28-10")
-def wrn28_10(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """WRN-28-10; option `dropout` (default 0)."""
-    return WideResNet(28, 10, num_classes, in_chans, **options("wrn28-10", kwargs, dropout=0.0))
+def wrn28_10(num_classes: int, in_chans: int = 3, dropout: float = 0.0) -> nn.Module:
+    """WRN-28-10."""
+    return WideResNet(28, 10, num_classes, in_chans, dropout=dropout)
 
 
 @register_model("wrn16-8", label="WRN16-8")
-def wrn16_8(num_classes: int, in_chans: int = 3, **kwargs) -> nn.Module:
-    """WRN-16-8; option `dropout` (default 0)."""
-    return WideResNet(16, 8, num_classes, in_chans, **options("wrn16-8", kwargs, dropout=0.0))
+def wrn16_8(num_classes: int, in_chans: int = 3, dropout: float = 0.0) -> nn.Module:
+    """WRN-16-8."""
+    return WideResNet(16, 8, num_classes, in_chans, dropout=dropout)
