@@ -258,7 +258,7 @@ def _has_metric(prep, ms: MetricSpec, run_id: str) -> bool:
 
 
 # ----- checks before anything starts ----------------------------------------------------------------
-def missing_data(plan: TablePlan, req: Request, store) -> list[str]:
+def missing_data(plan: TablePlan, req: Request) -> list[str]:
     """What the work left to do needs and is not here: each data set once, each follow-up folder."""
     from msda_cli.config import validate
     from msda_cli.engine.launch import check_data, resolve_configs
@@ -270,7 +270,7 @@ def missing_data(plan: TablePlan, req: Request, store) -> list[str]:
         else:
             cfg = resolve_configs(pr.res.request(pr.seed, req.data_dir))[0]
         key = json.dumps([cfg.dataset, cfg.data.root, cfg.data.options], sort_keys=True, default=str)
-        if key in problems:
+        if key in problems:  # each data set checked once (loading one can take a while)
             continue
         try:
             check_data([cfg])
@@ -385,7 +385,7 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err) -> int:
     plan = make_plan(req, Store(db, read_only=True))  # nothing is written before every check has passed
     print_frame(plan.frame(), "rich", title=f"Plan: {spec.title}", console=out)
     out.print(plan.summary(), highlight=False)
-    missing = missing_data(plan, req, Store(db, read_only=True))
+    missing = missing_data(plan, req)
     if missing:
         raise MsdaError(f"table {spec.id} needs data that is not here: {'; '.join(missing)}")
     if dry_run:
