@@ -70,3 +70,23 @@ def test_bench_report_prints_the_slowest_table(tmp_path):
 def test_bench_parallel_prints_the_ratio_to_jobs_1(tmp_path):
     out = run(["benchmarks/bench_parallel.py", "--runs", "2", "--epochs", "1", "--image-size", "16"], tmp_path)
     assert "baseline --jobs 1" in out and "ratio jobs 1 / jobs 2:" in out
+
+
+def test_bench_data_prints_the_ratio_to_the_better_dataloader(tmp_path):
+    out = run(["benchmarks/bench_data.py", "--images", "300", "--batch", "32", "--repeats", "1", "--device", "cpu"],
+              tmp_path)
+    assert "device pipeline" in out and "DataLoader, 0 workers" in out and "DataLoader, 2 workers" in out
+    assert "ratio device pipeline / DataLoader" in out and "(the better DataLoader)" in out
+
+
+def test_bench_epoch_prints_one_row_per_variant_against_the_hand_written_loop(tmp_path):
+    table = tmp_path / "epoch.md"
+    out = run(["benchmarks/bench_epoch.py", "--images", "16", "--batch", "8", "--epochs", "1", "--device", "cpu",
+               "--variants", "fp32,bf16-cl", "--out", table], tmp_path)
+    rows = [line for line in out.splitlines() if line.startswith("| fp32 ") or line.startswith("| bf16-cl ")]
+    assert len(rows) == 2 and all("failed" not in r and r.count("|") == 8 for r in rows), out
+    assert "ratio = hand-written / msda" in out and table.read_text().strip() == out.strip()
+
+
+def test_gpu_check_script_parses():
+    assert subprocess.run(["bash", "-n", str(ROOT / "benchmarks" / "gpu_check.sh")]).returncode == 0
