@@ -87,6 +87,13 @@ def test_a_cell_counts_its_plan_and_leaves_out_one_setting_changed(tmp_path, tab
     assert {"epochs", "optim.lr", "batch_size"} <= {k for _, _, ch in expected.values() for k in ch}
 
 
+def test_every_setting_of_the_changes_is_in_some_plan():
+    """The test above changes α, K, prob, η, r, epochs, lr and batch size where a plan has them: each is somewhere."""
+    present = {k for spec in TABLES.values() for _, res in table_plans(spec) if res is not None
+               for k in CHANGES if res.setting.get(k) is not None}
+    assert present == set(CHANGES)
+
+
 def _cell(table_id, row, col, group=None):
     spec = TABLES[table_id]
     rh = next(h for h in spec.rows if h.label == row and (group is None or h.group == group))
