@@ -14,6 +14,7 @@ import typer
 from rich.console import Console
 from typing_extensions import Annotated
 
+from msda_cli.checks import check_choice, check_float, check_int
 from msda_cli.errors import MsdaError, RunFailed
 
 app = typer.Typer(
@@ -256,8 +257,8 @@ def preview(
             raise MsdaError(f"image {p} does not exist")
     if paths and len(paths) < 2:
         raise MsdaError("--images needs at least two images")
-    if lam is not None and not 0.0 <= lam <= 1.0:
-        raise MsdaError(f"--lam must be in [0, 1], got {lam:g}")
+    if lam is not None:
+        check_float("--lam", lam, min=0, max=1)
     if not out_path.parent.is_dir():
         raise MsdaError(f"output directory {out_path.parent} does not exist")
     hparams = parse_assignments(set_)
@@ -338,11 +339,10 @@ def reproduce(
       msda reproduce --table 2 --arch resnet56 --rows hmix,gmix --data-dir ~/data --gpus 0,1
       msda reproduce --table dcutmix-5 --data-dir /data --epochs 2     # a smoke test: its own setting
     """
-    from msda_cli.errors import at_least
     from msda_cli.reproduce import Request, reproduce as run_reproduction
 
     if epochs is not None:
-        at_least("--epochs", epochs, 1)
+        check_int("--epochs", epochs, min=1)
     req = Request(table=table, seeds=tuple(_ints(seeds, "--seeds")), archs=tuple(_list(arch)), rows=tuple(_list(rows)),
                   epochs=epochs, sets=tuple(set_ or ()), data_dir=data_dir, retry_failed=retry_failed)
     launcher = dict(jobs=jobs, gpus=_ints(gpus, "--gpus") if gpus is not None else None, gpus_per_run=gpus_per_run,
@@ -591,8 +591,8 @@ def runs_list(
     from msda_cli.store.tables import RUN_STATUSES
 
     check_format(fmt)
-    if status is not None and status not in RUN_STATUSES:
-        raise MsdaError(f"unknown status {status!r}; choose from: {', '.join(RUN_STATUSES)}")
+    if status is not None:
+        check_choice("status", status, RUN_STATUSES)
     store = _store(db, read_only=True)  # reads only: a read-only or full disk will do, a missing database is empty
     frame = runs_summary(store)
     if status:

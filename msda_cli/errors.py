@@ -11,9 +11,3 @@ class MsdaError(ValueError):
 
 class RunFailed(RuntimeError):
     """A run stopped by an error in training (not bad input): reported in one line, exit 1."""
-
-
-def at_least(flag: str, value: int, minimum: int) -> None:
-    """Raise MsdaError("FLAG must be at least MINIMUM, got VALUE") for a count that is too small."""
-    if value < minimum:
-        raise MsdaError(f"{flag} must be at least {minimum}, got {value}")

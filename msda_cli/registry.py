@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from typing import Callable, TypeVar
 
-from msda_cli.errors import MsdaError
+from msda_cli.checks import check_choice
 
 F = TypeVar("F", bound=Callable)
 
@@ -39,9 +39,4 @@ class Registry(dict):
 
     def lookup(self, name: str) -> Callable:
         """The factory for `name`, or an MsdaError listing the valid names."""
-        try:
-            return self[name]
-        except KeyError:
-            raise MsdaError(
-                f"unknown {self.kind} {name!r}; choose from: {', '.join(sorted(self))}"
-            ) from None
+        return self[check_choice(self.kind, name, sorted(self))]

@@ -18,7 +18,7 @@ from rich.console import Console, Group
 from rich.table import Table
 from rich.text import Text
 
-from msda_cli.errors import MsdaError
+from msda_cli.checks import check_choice
 
 FORMATS = ("rich", "markdown", "latex", "csv", "json")
 MISSING = "–"
@@ -26,9 +26,7 @@ _ALIGN = {"l": "left", "r": "right"}
 
 
 def check_format(fmt: str) -> str:
-    if fmt not in FORMATS:
-        raise MsdaError(f"unknown format {fmt!r}; choose from: {', '.join(FORMATS)}")
-    return fmt
+    return check_choice("format", fmt, FORMATS)
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,7 @@ from pathlib import Path
 import numpy as np
 import torch
 
+from msda_cli.checks import check_choice, check_float, check_int
 from msda_cli.errors import MsdaError
 
 MEASURES = ("cv", "mean", "std", "random")
@@ -47,16 +48,11 @@ class ScoreSettings:
     seed: int = 0
 
     def check(self) -> "ScoreSettings":
-        if isinstance(self.mixes, bool) or int(self.mixes) != self.mixes or self.mixes < 1:
-            raise MsdaError(f"--mixes must be an integer >= 1, got {self.mixes}")
-        if isinstance(self.partners, bool) or int(self.partners) != self.partners or self.partners < 1:
-            raise MsdaError(f"--partners must be an integer >= 1, got {self.partners}")
-        if not (self.partner_alpha > 0 and math.isfinite(self.partner_alpha)):
-            raise MsdaError(f"--partner-alpha must be > 0, got {self.partner_alpha:g}")
-        if not 0 < self.anchor_share < 1:
-            raise MsdaError(f"--anchor-share must satisfy 0 < share < 1, got {self.anchor_share:g}")
-        if isinstance(self.batch_size, bool) or self.batch_size < 2:
-            raise MsdaError(f"--batch-size must be at least 2 (partners come from the batch), got {self.batch_size}")
+        check_int("--mixes", self.mixes, min=1)
+        check_int("--partners", self.partners, min=1)
+        check_float("--partner-alpha", self.partner_alpha, min=0, open="min")
+        check_float("--anchor-share", self.anchor_share, min=0, max=1, open="both")
+        check_int("--batch-size", self.batch_size, min=2, note="partners come from the batch")
         return self
 
 
@@ -85,19 +81,14 @@ def parse_ratios(items: list[str]) -> list[float]:
         raise MsdaError("--ratio is required, e.g. --ratio 0.1 or --ratio 0.05,0.1,0.2")
     out = []
     for item in items:
-        r = parse_fraction(item, "--ratio")
-        if not (0 < r <= 1):
-            raise MsdaError(f"--ratio must satisfy 0 < t <= 1, got {item}")
+        r = check_float("--ratio", parse_fraction(item, "--ratio"), min=0, max=1, open="min")
         if r not in out:
             out.append(r)
     return out
 
 
 def _choices(items: list[str], choices, option: str, default: str) -> list[str]:
-    items = [i.lower() for i in items] or [default]
-    for i in items:
-        if i not in choices:
-            raise MsdaError(f"unknown {option[2:]} {i!r} for {option}; choose from: {', '.join(choices)}")
+    items = [check_choice(option[2:], i.lower(), choices) for i in items] or [default]
     return list(dict.fromkeys(items))
 
 

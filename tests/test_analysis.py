@@ -192,7 +192,7 @@ def test_gradprod_stores_one_row_per_distance_and_matches_autograd(msda, env, tm
     (["coeffs", "--method", "mixup", "--lam", "1.5"], "--lam"),
     (["coeffs", "--method", "mixup", "--lam", "-0.1"], "--lam"),
     (["coeffs", "--method", "dmixup"], "K images"),
-    (["coeffs", "--method", "hmix", "--set", "r=2"], "r must satisfy"),
+    (["coeffs", "--method", "hmix", "--set", "r=2"], "r must be in [0, 1], got 2"),
     (["coeffs", "--method", "mixup", "--size", "8", "--max-offset", "8"], "--max-offset"),
     (["gradprod", "deadbeef"], "unknown run id 'deadbeef'"),
     (["gradprod", "{iris}"], "not images"),

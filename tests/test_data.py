@@ -133,7 +133,7 @@ def test_unknown_name_and_options_are_msda_errors():
         check_dataset_options("imagenet100", {"colour": 1})
     with pytest.raises(MsdaError, match="valid options: image_size"):
         build_dataset("digits", image_size=16, crop="large")
-    with pytest.raises(MsdaError, match="crop must be one of"):
+    with pytest.raises(MsdaError, match="unknown imagefolder crop 'medium'; choose from: None, large, small"):
         here = Path(__file__).parent  # an existing folder without class folders: the option is checked first
         build_dataset("imagefolder", root=here, crop="medium")
 

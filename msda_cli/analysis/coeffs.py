@@ -32,7 +32,8 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.checks import check_float, check_int
+from msda_cli.errors import MsdaError
 
 NO_COEFFICIENTS = {
     "vanilla": "does not mix images",
@@ -139,18 +140,14 @@ def coefficient_mixer(method: str, hparams: dict | None = None):
 
 
 def check_geometry(size: int, max_offset: int, margin: int = 0) -> None:
-    at_least("--size", size, 2)
-    if margin < 0 or size - 2 * margin < 2:
-        raise MsdaError(f"--margin must satisfy 0 <= margin and size - 2*margin >= 2, got {margin} (size {size})")
+    check_int("--size", size, min=2)
+    check_int("--margin", margin, min=0, max=(size - 2) // 2, note=f"at least 2 of the {size} px analysed")
     inner = size - 2 * margin
-    if not 0 <= max_offset < inner:
-        raise MsdaError(f"--max-offset must satisfy 0 <= max-offset < {inner} (the analysed width), got {max_offset}")
+    check_int("--max-offset", max_offset, min=0, max=inner - 1, note=f"the analysed width is {inner} px")
 
 
 def check_lam(lam: float) -> float:
-    if not (isinstance(lam, (int, float)) and 0.0 <= float(lam) <= 1.0):
-        raise MsdaError(f"--lam must be in [0, 1], got {lam}")
-    return float(lam)
+    return check_float("--lam", lam, min=0, max=1)
 
 
 def estimate_map(method: str, lam: float, size: int = 32, draws: int = 4000, max_offset: int = 8, seed: int = 0,
@@ -158,7 +155,7 @@ def estimate_map(method: str, lam: float, size: int = 32, draws: int = 4000, max
     """Monte-Carlo A(dy, dx) of `method` at fixed λ on size×size images (pixels `margin` or more from the border)."""
     lam = check_lam(lam)
     check_geometry(size, max_offset, margin)
-    at_least("--draws", draws, 2)
+    check_int("--draws", draws, min=2)
     mixer, note = coefficient_mixer(method, hparams)
     distances, avg = distance_groups(max_offset)
     avg_t = torch.from_numpy(avg)

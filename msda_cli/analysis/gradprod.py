@@ -31,7 +31,8 @@ import torch
 import torch.nn.functional as F
 
 from msda_cli.analysis.coeffs import distance_groups
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.checks import check_choice, check_int
+from msda_cli.errors import MsdaError
 from msda_cli.evaluation import check_subset, subset_loader
 from msda_cli.metric_names import GRADPROD
 from msda_cli.runs import load_run
@@ -113,11 +114,10 @@ def max_products(a: torch.Tensor, max_offset: int) -> torch.Tensor:
 
 def check_request(n_examples: int, max_offset: int, batch_size: int, output: str, channels: str, reduce: str) -> None:
     check_subset(n_examples, batch_size)
-    at_least("--max-offset", max_offset, 0)
-    for name, value, choices in (("--output", output, OUTPUTS), ("--channels", channels, CHANNELS),
-                                 ("--reduce", reduce, REDUCES)):
-        if value not in choices:
-            raise MsdaError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
+    check_int("--max-offset", max_offset, min=0)
+    check_choice("--output", output, OUTPUTS)
+    check_choice("--channels", channels, CHANNELS)
+    check_choice("--reduce", reduce, REDUCES)
 
 
 def gradprod(store, run_id: str, n_examples: int = 256, max_offset: int = 8, batch_size: int = 128, seed: int = 0,
@@ -131,8 +131,7 @@ def gradprod(store, run_id: str, n_examples: int = 256, max_offset: int = 8, bat
     if not info.is_image:
         raise MsdaError(f"run {loaded.run.id} trains on {info.name}, not images: the gradient product needs pixels")
     size = info.image_size
-    if max_offset >= size:
-        raise MsdaError(f"--max-offset must be smaller than the image size ({size} px), got {max_offset}")
+    check_int("--max-offset", max_offset, min=0, max=size - 1, note=f"the images are {size} px")
     loader, n = subset_loader(loaded.test_set, n_examples, seed, batch_size)
     k = 2 * max_offset + 1
     acc = torch.zeros(k, k, dtype=torch.float64, device=device)

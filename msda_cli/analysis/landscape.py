@@ -32,7 +32,7 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.checks import check_float, check_int
 from msda_cli.evaluation import check_subset, eval_mode, subset_loader
 from msda_cli.metric_names import LANDSCAPE_LOSS, LANDSCAPE_TOP1
 from msda_cli.runs import load_run
@@ -70,10 +70,9 @@ class Landscape:
 
 
 def check_request(span: float, points: int, directions: int, n_examples: int, batch_size: int) -> None:
-    if not 0 < span < float("inf"):  # also refuses NaN
-        raise MsdaError(f"--span must be a positive number, got {span}")
-    at_least("--points", points, 3)
-    at_least("--directions", directions, 1)
+    check_float("--span", span, min=0, open="min")
+    check_int("--points", points, min=3)
+    check_int("--directions", directions, min=1)
     check_subset(n_examples, batch_size)
 
 

@@ -139,23 +139,6 @@ def fail_missing(name: str, expected: str, how: str):
     raise MsdaError(f"{name}: data not found; expected {expected}. {how}")
 
 
-def int_option(name: str, option: str, value, minimum: int = 1) -> int:
-    try:
-        out = int(value)
-        ok = out == float(value) and out >= minimum
-    except (TypeError, ValueError):
-        ok = False
-    if not ok:
-        raise MsdaError(f"{name}: option {option} must be an integer >= {minimum}, got {value!r}")
-    return out
-
-
-def choice_option(name: str, option: str, value, choices):
-    if value not in choices:
-        raise MsdaError(f"{name}: option {option} must be one of {', '.join(map(str, choices))}; got {value!r}")
-    return value
-
-
 # the families (each module registers its data sets, in this order: the order of a report's columns)
 from msda_cli.data import cifar  # noqa: E402,F401
 from msda_cli.data import svhn  # noqa: E402,F401

@@ -11,7 +11,8 @@ from functools import lru_cache
 import torch
 import torch.nn.functional as F
 
-from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset, int_option, register_dataset
+from msda_cli.checks import check_int
+from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset, register_dataset
 
 SPLIT_SEED = 0
 TEST_FRACTION = 0.2
@@ -40,7 +41,7 @@ def _digits_tensors(image_size: int):
 
 @register_dataset("digits", label="Digits")
 def digits(root=None, train: bool = True, augment: bool = True, image_size: int = 32) -> LabeledDataset:
-    image_size = int_option("digits", "image_size", image_size)
+    image_size = check_int("digits image_size", image_size, min=1)
     images, labels, train_idx, test_idx, mean, std = _digits_tensors(image_size)
     idx = train_idx if train else test_idx
     info = DatasetInfo(

@@ -23,9 +23,8 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from msda_cli.data import (
-    DatasetInfo, LabeledDataset, choice_option, fail_missing, int_option, register_dataset, resolve_root,
-)
+from msda_cli.checks import check_choice, check_int
+from msda_cli.data import DatasetInfo, LabeledDataset, fail_missing, register_dataset, resolve_root
 from msda_cli.data import transforms as T
 from msda_cli.data.folder import ImageFiles, class_folders, scan_folder
 from msda_cli.errors import MsdaError
@@ -51,10 +50,10 @@ CROPS = (None, "large", "small")
 
 
 def _transform(name: str, train: bool, augment: bool, image_size, crop):
-    crop = choice_option(name, "crop", crop, CROPS)
+    crop = check_choice(f"{name} crop", crop, CROPS)
     if image_size is None:
         image_size = T.CROP_SCENARIO_SIZE if crop else 224
-    image_size = int_option(name, "image_size", image_size)
+    image_size = check_int(f"{name} image_size", image_size, min=1)
     return T.imagenet_style(train and augment, image_size, crop=crop), image_size
 
 

@@ -18,6 +18,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from msda_cli.checks import check_choice, check_float
 from msda_cli.data import (
     DatasetInfo, LabeledDataset, TensorDataset, fail_missing, register_dataset, resolve_root,
 )
@@ -56,10 +57,8 @@ def read_csv(name: str, path, header="auto", sep: str = ",") -> pd.DataFrame:
     path = Path(path).expanduser()
     if not path.is_file():
         fail_missing(name, f"a CSV file at {path}", "Pass the file as option path=FILE (or --data-dir FILE).")
-    if header == "auto":
+    if check_choice(f"{name} header", header, (True, False, "auto")) == "auto":
         header = _has_header(path, sep)
-    if header not in (True, False):
-        raise MsdaError(f"{name}: option header must be true, false or auto; got {header!r}")
     try:
         df = pd.read_csv(path, sep=sep, header=0 if header else None, skipinitialspace=True)
     except Exception as e:
@@ -122,8 +121,7 @@ def encode_features(train: pd.DataFrame, test: pd.DataFrame) -> tuple[np.ndarray
 def stratified_split(y: np.ndarray, test_fraction: float, seed: int):
     from sklearn.model_selection import train_test_split
 
-    if not 0 < float(test_fraction) < 1:
-        raise MsdaError(f"option test_fraction must lie strictly between 0 and 1; got {test_fraction!r}")
+    check_float("test_fraction", test_fraction, min=0, max=1, open="both")
     idx = np.arange(len(y))
     counts = np.bincount(y)
     stratify = y if counts[counts > 0].min() >= 2 else None

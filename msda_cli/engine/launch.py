@@ -23,7 +23,8 @@ import numpy as np
 
 from msda_cli import __version__
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
-from msda_cli.errors import MsdaError, RunFailed, at_least
+from msda_cli.checks import check_int
+from msda_cli.errors import MsdaError, RunFailed
 from msda_cli.mixing import build_mixer
 from msda_cli.store import LeaseLost, Store
 from msda_cli.subsets import training_indices
@@ -48,7 +49,7 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
     raw = read_recipe(req.recipe)
     recipe_name = raw["name"]
     if req.epochs is not None:
-        at_least("--epochs", req.epochs, 1)
+        check_int("--epochs", req.epochs, min=1)
         raw["epochs"] = req.epochs
     if req.data_dir is not None:
         if not os.path.isdir(req.data_dir):

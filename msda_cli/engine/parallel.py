@@ -33,7 +33,8 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from msda_cli.engine.parallel_view import RunProgress
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.checks import check_int
+from msda_cli.errors import MsdaError
 from msda_cli.metric_names import TEST_TOP1, TRAIN, TRAIN_LOSS
 
 GRACE_SECONDS = 30.0  # after SIGTERM, time for a child to store its run as interrupted
@@ -67,9 +68,9 @@ def plan_slots(jobs: int | None, gpus: list[int] | None, gpus_per_run: int | Non
     import torch
 
     if jobs is not None:
-        at_least("--jobs", jobs, 1)
+        check_int("--jobs", jobs, min=1)
     if gpus_per_run is not None:
-        at_least("--gpus-per-run", gpus_per_run, 1)
+        check_int("--gpus-per-run", gpus_per_run, min=1)
     n_visible = 0 if cpu else (torch.cuda.device_count() if n_visible is None else n_visible)
     threads = torch.get_num_threads() if threads is None else threads
     if n_visible == 0:

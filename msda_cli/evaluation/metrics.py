@@ -17,6 +17,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
+from msda_cli.checks import check_int
 from msda_cli.errors import MsdaError
 from msda_cli.metric_names import ECE, NLL, TOP1, TOP5
 
@@ -35,8 +36,7 @@ def accuracy(logits: torch.Tensor, labels: torch.Tensor, k: int = 1) -> float:
 
 def expected_calibration_error(probs: torch.Tensor, labels: torch.Tensor, n_bins: int = ECE_BINS) -> float:
     """ECE as a fraction in [0, 1] from class probabilities [N, C]."""
-    if n_bins < 1:
-        raise MsdaError(f"ECE needs at least one bin (got {n_bins})")
+    n_bins = check_int("ECE n_bins", n_bins, min=1)
     probs, labels = probs.detach().double().cpu(), torch.as_tensor(labels).long().cpu()
     if len(probs) == 0 or len(probs) != len(labels):
         raise MsdaError(f"ECE needs one label per prediction ({len(probs)} predictions, {len(labels)} labels)")

@@ -11,14 +11,15 @@ from __future__ import annotations
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.checks import check_int
+from msda_cli.errors import MsdaError
 
 
 def check_subset(n_examples: int | None, batch_size: int) -> None:
     """MsdaError naming the flag for a subset size or a batch size below 1."""
     if n_examples is not None:
-        at_least("--n-examples", n_examples, 1)
-    at_least("--batch-size", batch_size, 1)
+        check_int("--n-examples", n_examples, min=1)
+    check_int("--batch-size", batch_size, min=1)
 
 
 def select_indices(n_total: int, n_examples: int | None, seed: int = 0) -> torch.Tensor:
@@ -26,7 +27,7 @@ def select_indices(n_total: int, n_examples: int | None, seed: int = 0) -> torch
     if n_total <= 0:
         raise MsdaError("the evaluation set is empty")
     if n_examples is not None:
-        at_least("--n-examples", n_examples, 1)
+        check_int("--n-examples", n_examples, min=1)
     if n_examples is None or n_examples >= n_total:
         return torch.arange(n_total)
     g = torch.Generator().manual_seed(int(seed))
@@ -36,7 +37,7 @@ def select_indices(n_total: int, n_examples: int | None, seed: int = 0) -> torch
 def subset_loader(dataset: Dataset, n_examples: int | None, seed: int, batch_size: int,
                   workers: int = 0) -> tuple[DataLoader, int]:
     """A sequential loader over the selected subset, and its size."""
-    at_least("--batch-size", batch_size, 1)
+    check_int("--batch-size", batch_size, min=1)
     idx = select_indices(len(dataset), n_examples, seed)
     loader = DataLoader(Subset(dataset, idx.tolist()), batch_size=batch_size, shuffle=False,
                         num_workers=workers)

@@ -23,12 +23,12 @@ is 1 or B accordingly.
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass
 
 import torch
 import torch.nn.functional as F
 
+from msda_cli.checks import check_choice, check_float
 from msda_cli.errors import MsdaError
 
 
@@ -100,41 +100,6 @@ def one_hot(y: torch.Tensor, num_classes: int, smoothing: float = 0.0, dtype=tor
     return target
 
 
-def check_range(name: str, value, low=None, high=None, low_open=False, high_open=False):
-    """Raise MsdaError unless low <(=) value <(=) high."""
-    if isinstance(value, bool):
-        raise MsdaError(f"{name} must be a number, got {value!r}")
-    try:
-        value = float(value)
-    except (TypeError, ValueError):
-        raise MsdaError(f"{name} must be a number, got {value!r}") from None
-    if not math.isfinite(value):  # NaN, or an infinity that would hang a Beta or Gamma sampler
-        raise MsdaError(f"{name} must be a finite number, got {value:g}")
-    bad_low = low is not None and (value <= low if low_open else value < low)
-    bad_high = high is not None and (value >= high if high_open else value > high)
-    if bad_low or bad_high:
-        lo = "" if low is None else f"{low} {'<' if low_open else '<='} "
-        hi = "" if high is None else f" {'<' if high_open else '<='} {high}"
-        raise MsdaError(f"{name} must satisfy {lo}{name}{hi}, got {value:g}")
-    return value
-
-
-def check_int(name: str, value, low: int) -> int:
-    """Raise MsdaError unless value is an integer >= low."""
-    if isinstance(value, bool) or not (isinstance(value, int) or (isinstance(value, float) and value.is_integer())):
-        raise MsdaError(f"{name} must be an integer >= {low}, got {value!r}")
-    if int(value) < low:
-        raise MsdaError(f"{name} must be an integer >= {low}, got {int(value)}")
-    return int(value)
-
-
-def check_choice(name: str, value, choices) -> str:
-    """Raise MsdaError unless value is one of `choices`."""
-    if value not in choices:
-        raise MsdaError(f"{name} must be one of {', '.join(choices)}; got {value!r}")
-    return value
-
-
 MASK_MODES = ("batch", "sample")
 
 
@@ -145,8 +110,9 @@ def lam_tensor(lam, n: int) -> torch.Tensor:
         t = t.expand(n).clone()
     if t.numel() != n:
         raise MsdaError(f"lam must be one number or {n} numbers, got {t.numel()}")
-    if not bool(((t >= 0) & (t <= 1)).all()):
-        raise MsdaError("lam must satisfy 0 <= lam <= 1")
+    outside = t[~((t >= 0) & (t <= 1))]
+    if outside.numel():
+        check_float("lam", outside[0].item(), min=0, max=1)
     return t
 
 
@@ -187,7 +153,7 @@ class Mixer:
     image_only = False  # mask methods need [B, C, H, W] input
 
     def __init__(self, smoothing: float = 0.0):
-        self.smoothing = check_range("smoothing", smoothing, 0.0, 1.0, high_open=True)
+        self.smoothing = check_float("smoothing", smoothing, min=0, max=1, open="max")
 
     def hparams(self) -> dict:
         return {k: v for k, v in vars(self).items() if not k.startswith("_")}

@@ -11,8 +11,9 @@ from __future__ import annotations
 import torch
 import torch.nn.functional as F
 
+from msda_cli.checks import check_float
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, lam_tensor, to_device
+from msda_cli.mixing.base import ImageMixer, MixOutput, lam_tensor, to_device
 from msda_cli.mixing.masks import (
     box_sides,
     box_weights,
@@ -57,7 +58,7 @@ class CutMix(ImageMixer):
 
     def __init__(self, alpha: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         params = self.draw_pair(self.alpha, shape[0], generator, lam)
@@ -77,9 +78,9 @@ class MixupCutMix(ImageMixer):
     def __init__(self, alpha: float = 1.0, cutmix_alpha: float = 1.0, q: float = 0.5, mask_mode: str = "batch",
                  smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
-        self.cutmix_alpha = check_range("cutmix_alpha", cutmix_alpha, 0.0, low_open=True)
-        self.q = check_range("q", q, 0.0, 1.0)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
+        self.cutmix_alpha = check_float("cutmix_alpha", cutmix_alpha, min=0, open="min")
+        self.q = check_float("q", q, min=0, max=1)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         B, H, W = shape[0], shape[-2], shape[-1]
@@ -127,7 +128,7 @@ class Cutout(ImageMixer):
 
     def __init__(self, size: float = 0.5, mask_mode: str = "sample", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.size = check_range("size", size, 0.0, 1.0)
+        self.size = check_float("size", size, min=0, max=1)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         B, H, W = shape[0], shape[-2], shape[-1]
@@ -162,8 +163,8 @@ class ResizeMix(ImageMixer):
     def __init__(self, scale_min: float = 0.1, scale_max: float = 0.8, mask_mode: str = "batch",
                  smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.scale_min = check_range("scale_min", scale_min, 0.0, 1.0)
-        self.scale_max = check_range("scale_max", scale_max, 0.0, 1.0)
+        self.scale_min = check_float("scale_min", scale_min, min=0, max=1)
+        self.scale_max = check_float("scale_max", scale_max, min=0, max=1)
         if self.scale_min > self.scale_max:
             from msda_cli.errors import MsdaError
 
@@ -239,7 +240,7 @@ class SaliencyMix(ImageMixer):
 
     def __init__(self, alpha: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         params = self.draw_pair(self.alpha, shape[0], generator, lam)

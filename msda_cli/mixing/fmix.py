@@ -12,8 +12,9 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from msda_cli.checks import check_float
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
+from msda_cli.mixing.base import ImageMixer, MixOutput, to_device
 from msda_cli.mixing.masks import blend, gather_like
 
 
@@ -56,8 +57,8 @@ class FMix(ImageMixer):
     def __init__(self, alpha: float = 1.0, decay_power: float = 3.0, mask_mode: str = "batch",
                  smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
-        self.decay_power = check_range("decay_power", decay_power, 0.0, low_open=True)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
+        self.decay_power = check_float("decay_power", decay_power, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         H, W = shape[-2], shape[-1]

@@ -20,8 +20,9 @@ import math
 
 import torch
 
+from msda_cli.checks import check_float
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import ImageMixer, MixOutput, check_range, to_device
+from msda_cli.mixing.base import ImageMixer, MixOutput, to_device
 from msda_cli.mixing.cutmix import draw_centred_boxes
 from msda_cli.mixing.masks import box_area, box_weights, inside_box, lerp_from_partner, outside_share
 from msda_cli.mixing.sampling import beta, randint
@@ -34,9 +35,9 @@ class HMix(ImageMixer):
     def __init__(self, alpha: float = 1.0, r: float = 0.5, gamma: float | None = None, mask_mode: str = "batch",
                  smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
-        self.r = check_range("r", r, 0.0, 1.0)
-        self.gamma = None if gamma is None else check_range("gamma", gamma, 0.0, low_open=True)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
+        self.r = check_float("r", r, min=0, max=1)
+        self.gamma = None if gamma is None else check_float("gamma", gamma, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         H, W = shape[-2], shape[-1]
@@ -91,7 +92,7 @@ class GMix(ImageMixer):
 
     def __init__(self, alpha: float = 0.5, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         H, W = shape[-2], shape[-1]

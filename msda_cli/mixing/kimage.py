@@ -11,14 +11,12 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from msda_cli.checks import check_choice, check_float, check_int
 from msda_cli.mixing import register_mixer
 from msda_cli.mixing.base import (
     MASK_MODES,
     Mixer,
     MixOutput,
-    check_choice,
-    check_int,
-    check_range,
     expand_batch,
     label_mix,
     lam_tensor,
@@ -106,8 +104,8 @@ class DMixup(Mixer):
 
     def __init__(self, k: int = 3, alpha: float = 1.0, smoothing: float = 0.0):
         super().__init__(smoothing)
-        self.k = check_int("k", k, 2)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.k = check_int("k", k, min=2)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         B = shape[0]
@@ -132,9 +130,9 @@ class _KImageCut(Mixer):
     def __init__(self, k: int = 3, alpha: float = 1.0, prob: float = 1.0, mask_mode: str = "sample",
                  smoothing: float = 0.0):
         super().__init__(smoothing)
-        self.k = check_int("k", k, 2)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
-        self.prob = check_range("prob", prob, 0.0, 1.0)
+        self.k = check_int("k", k, min=2)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
+        self.prob = check_float("prob", prob, min=0, max=1)
         self.mask_mode = check_choice("mask_mode", mask_mode, MASK_MODES)
 
     def _draw_common(self, shape, generator, lam):

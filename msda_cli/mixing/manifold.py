@@ -12,9 +12,10 @@ from __future__ import annotations
 
 import torch
 
+from msda_cli.checks import check_int
 from msda_cli.errors import MsdaError
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import LossOutput, check_int, label_mix, soft_cross_entropy, to_device
+from msda_cli.mixing.base import LossOutput, label_mix, soft_cross_entropy, to_device
 from msda_cli.mixing.mixup import Mixup
 
 
@@ -38,7 +39,7 @@ class ManifoldMixup(Mixup):
 
     def __init__(self, alpha: float = 2.0, layers: int = 2, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(alpha, mask_mode, smoothing)
-        self.layers = check_int("layers", layers, 0)
+        self.layers = check_int("layers", layers, min=0)
 
     def loss(self, model, x, y, num_classes: int, generator: torch.Generator | None = None) -> LossOutput:
         self.check_input(x)

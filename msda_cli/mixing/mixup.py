@@ -8,8 +8,9 @@ from __future__ import annotations
 
 import torch
 
+from msda_cli.checks import check_float
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import MixOutput, TwoImageMixer, check_range, to_device
+from msda_cli.mixing.base import MixOutput, TwoImageMixer, to_device
 from msda_cli.mixing.masks import gather_like
 
 
@@ -24,7 +25,7 @@ def mixup_blend(x: torch.Tensor, partner_index: torch.Tensor, lam: torch.Tensor)
 class Mixup(TwoImageMixer):
     def __init__(self, alpha: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
-        self.alpha = check_range("alpha", alpha, 0.0, low_open=True)
+        self.alpha = check_float("alpha", alpha, min=0, open="min")
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         return self.draw_pair(self.alpha, shape[0], generator, lam)

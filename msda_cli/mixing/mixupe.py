@@ -24,9 +24,10 @@ from __future__ import annotations
 
 import torch
 
+from msda_cli.checks import check_choice, check_float
 from msda_cli.errors import MsdaError
 from msda_cli.mixing import MIXERS, register_mixer
-from msda_cli.mixing.base import LossOutput, MixOutput, check_choice, check_range, one_hot, soft_cross_entropy
+from msda_cli.mixing.base import LossOutput, MixOutput, one_hot, soft_cross_entropy
 from msda_cli.mixing.mixup import Mixup
 
 CODE_THRESHOLD = 1.0  # τ in the authors' code
@@ -52,7 +53,7 @@ class MixupE(Mixup):
     def __init__(self, alpha: float = 1.0, eta: float = 0.001, variant: str = "paper", mask_mode: str = "batch",
                  smoothing: float = 0.0, erm: bool = False):
         super().__init__(alpha, mask_mode, smoothing)
-        self.eta = check_range("eta", eta, 0.0)
+        self.eta = check_float("eta", eta, min=0)
         self.variant = check_choice("variant", variant, ("paper", "code"))
         if not isinstance(erm, bool):
             raise MsdaError(f"erm must be true or false, got {erm!r}")

@@ -15,6 +15,7 @@ from pathlib import Path
 import torch
 import torch.nn.functional as F
 
+from msda_cli.checks import check_float
 from msda_cli.errors import MsdaError
 
 PREVIEW_SIZE = 64  # digits are upsampled to this size
@@ -111,8 +112,8 @@ def render_preview(methods: list[str], out: Path, lam: float | None = 0.65, imag
     from msda_cli.mixing import build_mixer
 
     names = _resolve(methods)
-    if lam is not None and not 0.0 <= float(lam) <= 1.0:
-        raise MsdaError(f"lam must satisfy 0 <= lam <= 1, got {lam}")
+    if lam is not None:
+        check_float("lam", lam, min=0, max=1)
     mixers = {n: build_mixer(n, **_hparams_for(n, hparams)) for n in names}
     max_k = max(getattr(m, "k", 2) for m in mixers.values())
     if images:

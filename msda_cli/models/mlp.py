@@ -9,16 +9,15 @@ from __future__ import annotations
 
 from torch import nn
 
-from msda_cli.errors import MsdaError
+from msda_cli.checks import check_int
 from msda_cli.models import register_model
 
 
 class MLP(nn.Module):
     def __init__(self, num_classes: int, in_features: int, hidden: int = 128, depth: int = 2):
         super().__init__()
-        if int(depth) < 1 or int(hidden) < 1:
-            raise MsdaError(f"mlp needs depth >= 1 and hidden >= 1, got depth={depth}, hidden={hidden}")
-        dims = [in_features] + [int(hidden)] * int(depth)
+        depth, hidden = check_int("mlp depth", depth, min=1), check_int("mlp hidden", hidden, min=1)
+        dims = [in_features] + [hidden] * depth
         self.hidden = nn.ModuleList(nn.Sequential(nn.Linear(a, b), nn.ReLU()) for a, b in zip(dims, dims[1:]))
         self.fc = nn.Linear(dims[-1], num_classes)
 

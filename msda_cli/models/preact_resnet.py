@@ -17,7 +17,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
-from msda_cli.errors import MsdaError
+from msda_cli.checks import check_choice
 from msda_cli.models import register_model
 from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
 
@@ -59,8 +59,7 @@ class PreActBottleneck(nn.Module):
 class PreActResNet(StagedNet):
     def __init__(self, block, num_blocks, num_classes: int, in_chans: int = 3, stem_stride: int = 1):
         super().__init__()
-        if stem_stride not in (1, 2):
-            raise MsdaError(f"PreActResNet stem_stride must be 1 or 2, got {stem_stride!r}")
+        check_choice("PreActResNet stem_stride", stem_stride, (1, 2))
         self.stem = conv3x3(in_chans, 64, stride=stem_stride)
         stages, cin = [], 64
         for i, (planes, n) in enumerate(zip((64, 128, 256, 512), num_blocks)):

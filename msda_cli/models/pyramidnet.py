@@ -25,6 +25,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from msda_cli.checks import check_float
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
 from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
@@ -74,8 +75,7 @@ class PyramidBottleneck(nn.Module):
 class PyramidNet(StagedNet):
     def __init__(self, depth: int, num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True):
         super().__init__()
-        if float(alpha) < 0:
-            raise MsdaError(f"PyramidNet alpha must be >= 0, got {alpha}")
+        check_float("PyramidNet alpha", alpha, min=0)
         block = PyramidBottleneck if bottleneck else PyramidBasic
         per = 9 if bottleneck else 6
         if (depth - 2) % per:

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from msda_cli.checks import check_choice
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
 from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
@@ -56,8 +57,7 @@ class CifarResNet(StagedNet):
         super().__init__()
         if (depth - 2) % 6:
             raise MsdaError(f"CIFAR ResNet depth must be 6n + 2, got {depth}")
-        if shortcut not in ("A", "B"):
-            raise MsdaError(f"resnet shortcut must be 'A' or 'B', got {shortcut!r}")
+        check_choice("resnet shortcut", shortcut, ("A", "B"))
         n = (depth - 2) // 6
         self.stem = nn.Sequential(conv3x3(in_chans, 16), nn.BatchNorm2d(16), nn.ReLU(inplace=True))
         stages, cin = [], 16

@@ -15,6 +15,7 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import nn
 
+from msda_cli.checks import check_float
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
 from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
@@ -40,8 +41,7 @@ class WideResNet(StagedNet):
         super().__init__()
         if (depth - 4) % 6:
             raise MsdaError(f"WideResNet depth must be 6n + 4, got {depth}")
-        if not 0.0 <= float(dropout) < 1.0:
-            raise MsdaError(f"WideResNet dropout must be in [0, 1), got {dropout}")
+        check_float("WideResNet dropout", dropout, min=0, max=1, open="max")
         n = (depth - 4) // 6
         widths = [16 * widen, 32 * widen, 64 * widen]
         self.stem = conv3x3(in_chans, 16)

@@ -24,14 +24,14 @@ examples are still active), so a seed fixes the attack whatever the step count.
 
 from __future__ import annotations
 
-import math
 from typing import NamedTuple
 
 import torch
 import torch.nn.functional as F
 from torch import nn
 
-from msda_cli.errors import MsdaError, at_least
+from msda_cli.checks import check_choice, check_float, check_int
+from msda_cli.errors import MsdaError
 from msda_cli.evaluation import batches, eval_mode, model_device, subset_loader
 from msda_cli.metric_names import CLEAN_TOP1, FGSM, PGD
 
@@ -43,22 +43,14 @@ class AttackResult(NamedTuple):
     fooled: torch.Tensor  # bool [B]: the crafting model misclassifies the kept point
 
 
-def _whole(flag: str, value) -> None:
-    if isinstance(value, bool) or int(value) != value:
-        raise MsdaError(f"{flag} must be a whole number, got {value}")
-    at_least(flag, value, 1)
-
-
 def check_attack(attack: str | None, eps: float, steps: int = 1, step_size: float = 1.0, restarts: int = 1) -> None:
     """The one check of the attack settings (command line and Python alike): MsdaError naming the flag."""
-    if attack is not None and attack not in ATTACKS:
-        raise MsdaError(f"unknown attack {attack!r}; choose from: {', '.join(ATTACKS)}")
-    if not 0 <= eps <= 255:  # NaN fails too
-        raise MsdaError(f"--eps must be in [0, 255] (pixel units), got {eps:g}")
-    _whole("--steps", steps)
-    if not 0 < step_size < math.inf:
-        raise MsdaError(f"--step-size must be a positive finite number (pixel units), got {step_size:g}")
-    _whole("--restarts", restarts)
+    if attack is not None:
+        check_choice("attack", attack, ATTACKS)
+    check_float("--eps", eps, min=0, max=255, note="pixel units")
+    check_int("--steps", steps, min=1)
+    check_float("--step-size", step_size, min=0, open="min", note="pixel units")
+    check_int("--restarts", restarts, min=1)
 
 
 def input_gradient(model: nn.Module, x: torch.Tensor, y: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
@@ -180,8 +172,8 @@ def evaluate_attack(model: nn.Module, dataset, attack: str = PGD, eps: float = 8
     check_attack(attack, eps, steps, step_size, restarts)
     if attack == FGSM and (source_model is not None or mode not in (None, "white-box")):
         raise MsdaError("FGSM is evaluated white-box only; use --attack pgd with --source for transfer attacks")
-    if mode is not None and mode not in MODES:
-        raise MsdaError(f"unknown attack mode {mode!r}; choose from {', '.join(MODES)}")
+    if mode is not None:
+        check_choice("attack mode", mode, MODES)
     if source_model is None:
         if mode not in (None, "white-box"):
             raise MsdaError(f"a {mode} attack needs a source model (--source RUN_ID) to craft the inputs on")

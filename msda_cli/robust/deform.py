@@ -31,6 +31,7 @@ from dataclasses import dataclass
 import torch
 import torch.nn.functional as F
 
+from msda_cli.checks import check_choice
 from msda_cli.errors import MsdaError
 from msda_cli.evaluation import accuracy, predict, subset_loader
 from msda_cli.metric_names import DEFORM_TOP1
@@ -60,8 +61,12 @@ DEFORMATIONS: dict[str, Deformation] = {
 }
 
 
+KINDS = ("rotate", "shear", "zoom")
+
+
 def affine_matrices(kind: str, values: torch.Tensor) -> torch.Tensor:
     """[n, 2, 3] `affine_grid` matrices (x = column, y = row) for per-image `values`."""
+    check_choice("deformation kind", kind, KINDS)
     v = values.double()
     zero, one = torch.zeros_like(v), torch.ones_like(v)
     if kind == "rotate":
@@ -73,12 +78,10 @@ def affine_matrices(kind: str, values: torch.Tensor) -> torch.Tensor:
         a = v * (math.pi / 180.0)
         # (row, col) matrix [[1, -sin a], [0, cos a]]: row_in = row - sin(a)·col, col_in = cos(a)·col
         rows = [[torch.cos(a), zero], [-torch.sin(a), one]]
-    elif kind == "zoom":
+    else:  # zoom
         if bool((v <= 0).any()):
             raise MsdaError("zoom factors must be > 0")
         rows = [[v, zero], [zero, v]]
-    else:
-        raise MsdaError(f"unknown deformation kind {kind!r}; choose from rotate, shear, zoom")
     theta = torch.stack([torch.stack(r + [zero], dim=-1) for r in rows], dim=1)
     return theta.float()
 
@@ -100,10 +103,7 @@ def deform(x: torch.Tensor, kind: str, values) -> torch.Tensor:
 
 
 def lookup(name: str) -> Deformation:
-    try:
-        return DEFORMATIONS[name]
-    except KeyError:
-        raise MsdaError(f"unknown deformation {name!r}; choose from: {', '.join(DEFORMATIONS)}") from None
+    return DEFORMATIONS[check_choice("deformation", name, DEFORMATIONS)]
 
 
 def evaluate_deformations(model, dataset, deformations=None, seed: int = 0, n_examples: int | None = None,
