@@ -24,7 +24,8 @@ app = typer.Typer(
     pretty_exceptions_enable=False,
     add_completion=False,
 )
-runs_app = typer.Typer(help="List, inspect and delete stored runs.", no_args_is_help=True)
+runs_app = typer.Typer(help="List, find, compare, annotate and delete stored runs.", no_args_is_help=True)
+subsets_app = typer.Typer(help="List the stored data subsets (made by `msda subsample`).", no_args_is_help=True)
 recipes_app = typer.Typer(help="List and show the recipes (the papers' settings).", no_args_is_help=True)
 analyze_app = typer.Typer(help="Analyses: coefficient maps a_jk, gradient products, loss landscapes.",
                           no_args_is_help=True)
@@ -49,6 +50,7 @@ def _main_options(
 app.add_typer(runs_app, name="runs")
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(subsets_app, name="subsets")
 
 # Outside a terminal (pipes, CI logs) rich would wrap tables at 80 columns; give them room.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -115,6 +117,9 @@ def train(
     gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
     gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
     run_id: Annotated[Optional[str], typer.Option("--run-id", hidden=True, help="New run id.")] = None,
+    name: Annotated[Optional[str], typer.Option(help="A name for the run(s), shown by `msda runs list`.")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option("--tag", help="Tag the run(s), e.g. --tag baseline (repeatable).")] = None,
+    fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
     """Train one run per (method, arch, seed) of a recipe, storing metrics and checkpoints.
@@ -133,13 +138,18 @@ def train(
 
     if resume is None and recipe is None:
         raise MsdaError("give --recipe NAME (see `msda recipes list`) or --resume RUN_ID")
-    if resume is not None and (recipe or method or arch or seeds or set_ or subset or epochs or run_id):
+    from msda_cli.render import check_format
+    from msda_cli.store.tags import check_tags
+
+    check_format(fmt)
+    tags = check_tags(tag or [])
+    if resume is not None and (recipe or method or arch or seeds or set_ or subset or epochs or run_id or name or tags):
         raise MsdaError("--resume continues a run with its stored config; drop the other options")
     req = None
     if resume is None:
         req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
                            epochs=epochs, sets=list(set_ or []), data_dir=data_dir, download=download,
-                           subset_id=subset, run_id=run_id)
+                           subset_id=subset, run_id=run_id, name=name, tags=tags)
     if (jobs is not None and jobs != 1) or gpus is not None or gpus_per_run is not None:
         if resume is not None:
             raise MsdaError("--jobs, --gpus and --gpus-per-run start new runs; resume a run with --resume ID alone")
@@ -154,7 +164,7 @@ def train(
         run_ids = train_runs(req, db, accelerator, progress=progress if accelerator.is_main_process else None,
                              resume_id=resume)
     if accelerator.is_main_process:
-        _print_runs(_store(db), run_ids, "rich", title="Finished runs")
+        _print_runs(_store(db), run_ids, fmt, title="Finished runs")
     accelerator.end_training()
 
 
@@ -582,22 +592,35 @@ def _print_runs(store, run_ids, fmt, title="Runs"):
 def runs_list(
     status: Annotated[Optional[str], typer.Option(
         help="Only runs with this status: running, finished, failed or interrupted.")] = None,
+    where: Annotated[Optional[List[str]], typer.Option(
+        help="Only runs with key=value (a column, tag, or a config key such as optim.lr; key=a,b; key!=v).")] = None,
+    sort: Annotated[Optional[str], typer.Option(help="Sort by a column, e.g. top1 (best first) or method.")] = None,
+    reverse: Annotated[bool, typer.Option("--reverse", help="Reverse the --sort order.")] = False,
+    limit: Annotated[Optional[int], typer.Option(min=1, help="Show at most N runs.")] = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
-    """Every stored run with its status and final test top-1."""
+    """Every stored run with its status, progress (epochs, time left while running) and final test top-1.
+
+    \b
+    Examples:
+      msda runs list --where method=mixup,cutmix --sort top1 --limit 5
+      msda runs list --where tag=baseline --where optim.lr=0.05
+    """
     from msda_cli.render import check_format, print_frame
+    from msda_cli.report.find import sort_runs, where_mask
     from msda_cli.store.summary import runs_summary
     from msda_cli.store.tables import RUN_STATUSES
 
     check_format(fmt)
-    if status is not None:
-        check_choice("status", status, RUN_STATUSES)
+    if status is not None and status not in RUN_STATUSES:
+        raise MsdaError(f"unknown status {status!r}; choose from: {', '.join(RUN_STATUSES)}")
     store = _store(db, read_only=True)  # reads only: a read-only or full disk will do, a missing database is empty
     frame = runs_summary(store)
-    if status:
-        frame = frame[frame["status"] == status]
-    print_frame(frame, fmt, title=f"Runs in {store.path}", console=out)
+    configs = store.runs_frame()["config"].reset_index(drop=True)
+    keep = where_mask(frame.reset_index(drop=True), configs, list(where or []) + ([f"status={status}"] if status else []))
+    frame = sort_runs(frame.reset_index(drop=True)[keep], sort, reverse)
+    print_frame(frame.head(limit) if limit else frame, fmt, title=f"Runs in {store.path}", console=out)
 
 
 @runs_app.command("show")
@@ -616,7 +639,7 @@ def runs_show(
     run = store.get_run(run_id)
     fields = ("id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "epochs_done",
               "created_at", "finished_at", "heartbeat_at", "pid", "host", "checkpoint", "subset_id",
-              "msda_version", "error")
+              "msda_version", "tags", "note", "error")
     metrics = store.metrics(run.id)
     frame = pd.DataFrame([{"kind": m.kind, "name": m.name, "epoch": m.epoch, "value": m.value,
                            "params": m.params if m.params != "{}" else ""} for m in metrics],
@@ -647,24 +670,107 @@ def runs_show(
 def runs_rm(
     run_ids: Annotated[List[str], typer.Argument(help="Run id(s) to delete, with their metrics and files.")],
     force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
+    yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted and delete nothing.")] = False,
     db: DbOption = None,
 ):
-    """Delete runs: their rows, metrics, subsets and run folders."""
+    """Delete runs: their rows, metrics, subsets and run folders (asks first; --yes does not)."""
     import shutil
 
-    store = _store(db, create=False)
+    store = _store(db, create=False, read_only=dry_run)
     runs = [store.get_run(r) for r in run_ids]  # all ids valid before anything is deleted
     folders = [store.run_dir(run.id) for run in runs]  # and every folder inside the results directory
     for run in runs:
         if run.status == "running" and not force:
             raise MsdaError(f"run {run.id} is running; stop it first or pass --force")
+    listing = "\n".join(f"  {run.id}  {run.name}  ({run.status}, {folder})" for run, folder in zip(runs, folders))
+    if dry_run:
+        out.print(f"would delete {len(runs)} run(s):\n{listing}", markup=False, highlight=False)
+        return
+    if not yes:
+        if not sys.stdin.isatty():
+            raise MsdaError(f"runs rm deletes {len(runs)} run(s) for good; pass --yes to confirm without a terminal")
+        out.print(f"{listing}", markup=False, highlight=False)
+        if not typer.confirm(f"Delete these {len(runs)} run(s) and their files?", default=False):
+            out.print("nothing deleted")
+            raise typer.Exit(1)
     from msda_cli.subsets import delete_subset_files
 
     for run, folder in zip(runs, folders):
         delete_subset_files(store, run.id)
         store.delete_run(run.id)  # a trainer of a --force'd run finds its lease gone and stops
         shutil.rmtree(folder, ignore_errors=True)
-        out.print(f"deleted run {run.id} ({run.name})")
+        out.print(f"deleted run {run.id} ({run.name})", markup=False, highlight=False)
+
+
+@runs_app.command("tag")
+def runs_tag(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    add: Annotated[Optional[List[str]], typer.Option("--add", help="Tag to add (repeatable).")] = None,
+    remove: Annotated[Optional[List[str]], typer.Option("--remove", help="Tag to remove (repeatable).")] = None,
+    name: Annotated[Optional[str], typer.Option(help="Also rename the run.")] = None,
+    db: DbOption = None,
+):
+    """Add or remove a run's tags (`msda report --where tag=x`, `msda runs list --where tag=x`)."""
+    from msda_cli.store.tags import check_tags, join_tags, split_tags
+
+    added, removed = check_tags(add or []), check_tags(remove or [])
+    if not (added or removed or name):
+        raise MsdaError("give --add TAG, --remove TAG or --name NAME")
+    store = _store(db, create=False)
+    run = store.get_run(run_id)
+    tags = join_tags(set(split_tags(run.tags)) - set(removed) | set(added))
+    store.annotate_run(run.id, tags=tags, **({"name": name} if name else {}))
+    out.print(f"run {run.id}: tags {tags or '(none)'}", markup=False, highlight=False)
+
+
+@runs_app.command("note")
+def runs_note(
+    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    text: Annotated[str, typer.Argument(help="The note (replaces the run's note; '' clears it).")],
+    db: DbOption = None,
+):
+    """Write a note on a run (shown by `msda runs show`)."""
+    store = _store(db, create=False)
+    run = store.get_run(run_id)
+    store.annotate_run(run.id, note=text)
+    out.print(f"run {run.id}: note {'set' if text else 'cleared'}", markup=False, highlight=False)
+
+
+@runs_app.command("compare")
+def runs_compare(
+    run_ids: Annotated[List[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
+    all_keys: Annotated[bool, typer.Option("--all", help="Show every config key, not only those that differ.")] = False,
+    fmt: FormatOption = "rich",
+    db: DbOption = None,
+):
+    """Runs side by side: the config keys that differ between them, then their final metrics."""
+    from msda_cli.render import check_format, print_frame
+    from msda_cli.report.compare import compare_runs
+
+    check_format(fmt)
+    if len(run_ids) < 2:
+        raise MsdaError("runs compare needs two or more run ids")
+    store = _store(db, create=False, read_only=True)
+    config, metrics = compare_runs(store, [store.get_run(r) for r in run_ids], all_keys=all_keys)
+    print_frame(config, fmt, title="Config" if all_keys else "Config keys that differ", console=out)
+    print_frame(metrics, fmt, title="Final metrics", console=out)
+
+
+@subsets_app.command("list")
+def subsets_list(fmt: FormatOption = "rich", db: DbOption = None):
+    """Every stored subset: its source run, measure, ratio, size and seed (train on one with --subset ID)."""
+    import pandas as pd
+
+    from msda_cli.render import check_format, print_frame
+
+    check_format(fmt)
+    store = _store(db, read_only=True)
+    columns = ["id", "source_run_id", "measure", "ratio", "size", "seed", "params", "created"]
+    frame = pd.DataFrame([{"id": s.id, "source_run_id": s.source_run_id, "measure": s.measure, "ratio": s.ratio,
+                           "size": s.size, "seed": s.seed, "params": s.params, "created": str(s.created_at)[:19]}
+                          for s in store.list_subsets()], columns=columns)
+    print_frame(frame, fmt, title=f"Subsets in {store.path}", console=out)
 
 
 # ----- recipes --------------------------------------------------------------------------

@@ -60,7 +60,7 @@ def test_a_run_deleted_while_it_trains_stops_and_leaves_no_folder(isolated_resul
         time.sleep(0.05)
     assert rows, "the trainer never finished an epoch"
     (run_id,) = rows[0]
-    r = msda("runs", "rm", "--force", run_id)
+    r = msda("runs", "rm", "--force", "--yes", run_id)
     assert r.code == 0, r.stderr
     code, stderr = trainer.wait(timeout=120), trainer.stderr.read()
     last = stderr.strip().splitlines()[-1]
@@ -124,7 +124,7 @@ def test_a_crafted_run_id_deletes_nothing_outside_the_results(isolated_results, 
     with con:
         con.execute("UPDATE run SET id=? WHERE id=?", (stored, run.id))
     con.close()
-    for args in (["runs", "rm", typed], ["runs", "rm", "--force", typed]):
+    for args in (["runs", "rm", "--yes", typed], ["runs", "rm", "--force", "--yes", typed]):
         r = msda(*args)
         assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
     assert (victim / "precious.txt").read_text() == "keep me"

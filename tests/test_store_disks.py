@@ -57,7 +57,7 @@ def test_a_read_only_store_can_be_read(tmpfs, msda):
     assert r.code == 0 and '"top1"' in r.stdout, r.stderr
     r = msda("report", "--rows", "method", "--cols", "arch", "--db", db, "--format", "csv")
     assert r.code == 0 and "93.5" in r.stdout, r.stderr
-    for args in (["train", "--recipe", "digits-vanilla", "--epochs", "1"], ["runs", "rm", crashed]):
+    for args in (["train", "--recipe", "digits-vanilla", "--epochs", "1"], ["runs", "rm", "--yes", crashed]):
         r = msda(*args, "--db", db)
         assert _one_line(r) and "not writable" in r.stderr, r.stderr
     assert sorted(os.listdir(tmpfs)) == before

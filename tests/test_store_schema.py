@@ -97,3 +97,26 @@ def test_a_migrated_running_row_without_a_start_time_is_judged_by_its_pid(tmp_pa
     assert store.get_run("0a1b2c3d").status == "running"
     with pytest.raises(MsdaError, match="still running"):
         store.take_over("0a1b2c3d")
+
+
+# msda's schema 1: run leases, before runs carried tags and a note.
+SCHEMA_1 = (SCHEMA_0.replace("msda_version VARCHAR NOT NULL, PRIMARY KEY (id));",
+                             "msda_version VARCHAR NOT NULL, pid_started INTEGER, lease VARCHAR, PRIMARY KEY (id));")
+            .replace("'0.9.0');", "'0.9.0', NULL, NULL);") + "PRAGMA user_version = 1;")
+
+
+def test_a_version_1_database_gains_tags_and_a_note(tmp_path, msda):
+    db = _sqlite(tmp_path / "v1.db", SCHEMA_1)
+    assert query(db, "PRAGMA user_version") == [(1,)]
+    r = msda("runs", "list", "--db", db, "--format", "csv")
+    assert _one_line(r) and "older msda" in r.stderr, r.stderr
+    Store(db)
+    assert query(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 2
+    columns = {name for (name,) in query(db, "SELECT name FROM pragma_table_info('run')")}
+    assert {"tags", "note", "lease"} <= columns
+    r = msda("runs", "tag", "0a1b", "--add", "baseline", "--db", db)
+    assert r.code == 0, r.stderr
+    r = msda("runs", "list", "--db", db, "--where", "tag=baseline", "--format", "csv")
+    assert r.code == 0 and "0a1b2c3d" in r.stdout and "baseline" in r.stdout, r.stderr
+    r = msda("runs", "list", "--db", db, "--where", "tag!=baseline", "--format", "csv")
+    assert r.code == 0 and "0a1b2c3d" not in r.stdout

@@ -352,7 +352,7 @@ def test_runs_rm_deletes_the_run_subsets_and_their_index_files(msda, db_path):
     assert msda("subsample", run_id, "--ratio", "0.2", "--mixes", "2").code == 0
     (path,) = [Path(s["path"]) for s in _subsets(db_path)]
     assert path.is_file()
-    assert msda("runs", "rm", run_id).code == 0
+    assert msda("runs", "rm", run_id, "--yes").code == 0
     assert _subsets(db_path) == [] and not path.exists()
 
 

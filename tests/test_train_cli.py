@@ -139,7 +139,7 @@ def test_runs_list_show_rm(msda, db_path, isolated_results):
     assert shown["id"] == ids[0] and shown["config"]["arch"] == "digits-cnn"
     assert {(m["kind"], m["name"]) for m in shown["metrics"] if m["epoch"] is None} >= {("eval", "top1"), ("eval", "ece")}
     assert "| epoch |" in " ".join(msda("runs", "show", ids[0], "--format", "markdown").stdout.split())
-    assert msda("runs", "rm", ids[0]).code == 0
+    assert msda("runs", "rm", ids[0], "--yes").code == 0
     assert [i for (i,) in query(db_path, "SELECT id FROM run")] == [ids[1]]
     assert query(db_path, "SELECT count(*) FROM metric WHERE run_id=?", ids[0]) == [(0,)]
     assert not (isolated_results / "runs" / ids[0]).exists()

@@ -27,6 +27,7 @@ from msda_cli.checks import check_int
 from msda_cli.errors import MsdaError, RunFailed
 from msda_cli.mixing import build_mixer
 from msda_cli.store import LeaseLost, Store
+from msda_cli.store.tags import join_tags
 from msda_cli.subsets import training_indices
 
 
@@ -42,6 +43,8 @@ class TrainRequest:
     download: bool = False
     subset_id: str | None = None
     run_id: str | None = None  # the new run's id, chosen by a launcher (engine/parallel.py); one run only
+    name: str | None = None  # the runs' name (default recipe/method/arch/seed)
+    tags: list[str] = field(default_factory=list)
 
 
 def resolve_configs(req: TrainRequest) -> list[Config]:
@@ -136,7 +139,8 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
             if main and run_id is None:
                 run_id = store.start_run(
                     id=req.run_id,
-                    name=f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", recipe=cfg.name, dataset=cfg.dataset,
+                    name=req.name or f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", tags=join_tags(req.tags),
+                    recipe=cfg.name, dataset=cfg.dataset,
                     arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
                     subset_id=subset_id, msda_version=__version__,
                 ).run_id

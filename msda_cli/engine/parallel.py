@@ -132,6 +132,10 @@ def request_args(req) -> list[str]:
         args += ["--subset", req.subset_id]
     if req.run_id is not None:
         args += ["--run-id", req.run_id]
+    if req.name is not None:
+        args += ["--name", req.name]
+    for tag in req.tags:
+        args += ["--tag", tag]
     return args
 
 

@@ -19,11 +19,12 @@ import pandas as pd
 
 from msda_cli.errors import MsdaError
 from msda_cli.report.labels import subset_label
-from msda_cli.report.match import Match, as_matcher
+from msda_cli.report.match import Match, as_matcher, tags_match
 from msda_cli.report.settings import flatten, setting, setting_text
 from msda_cli.report.spec import MetricSpec
+from msda_cli.store.tags import TAG_KEY
 
-RUN_COLUMNS = ("run_id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "subset_id")
+RUN_COLUMNS = ("run_id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "subset_id", "tags", "note")
 FINISHED = "finished"
 # metric parameters that record how much was evaluated, not what: a re-run with another count
 # replaces the earlier value instead of counting as another setting
@@ -98,6 +99,8 @@ class Prepared:
         return self._config_cols[k]
 
     def has_key(self, key: str) -> bool:
+        if key == TAG_KEY:
+            return "tags" in self.columns
         if key.startswith("params."):
             return key.removeprefix("params.") in self.all_param_keys()
         return self.column(key) is not None
@@ -170,6 +173,8 @@ class Prepared:
             matcher = as_matcher(value)
             ck = (key, matcher)
             m = self._mask_cache.get(ck)
+            if m is None and key == TAG_KEY:  # any one of the run's tags
+                m = np.fromiter((tags_match(matcher, text) for text in self.columns["tags"]), bool, self.n_runs)
             if m is None:
                 m = matcher.mask(self.column(key), self.n_runs)
                 self._mask_cache[ck] = m

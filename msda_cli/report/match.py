@@ -15,6 +15,8 @@ from typing import Any
 import numpy as np
 import pandas as pd
 
+from msda_cli.store.tags import split_tags
+
 
 def is_missing(x: Any) -> bool:
     if x is None or x is pd.NA:
@@ -205,3 +207,10 @@ def _fmt(v: Any) -> str:
 
 def as_matcher(v: Any) -> Match:
     return v if isinstance(v, Match) else Eq(v)
+
+
+def tags_match(matcher: Match, text: str | None) -> bool:
+    """`tag=x` holds when one of a run's tags (their stored text, msda_cli.store.tags) is x; `tag!=x` when none is."""
+    if isinstance(matcher, Not):
+        return not tags_match(matcher.inner, text)
+    return any(matcher.test(tag) for tag in split_tags(text))

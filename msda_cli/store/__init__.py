@@ -275,6 +275,15 @@ class Store:
             s.exec(delete(Run).where(Run.id == run_id))
             s.commit()
 
+    def annotate_run(self, run_id: str, **fields) -> None:
+        """Set what a researcher writes on a run (name, tags, note); no lease: the trainer never writes these."""
+        unknown = set(fields) - {"name", "tags", "note"}
+        if unknown:
+            raise ValueError(f"annotate_run sets name, tags and note, not {sorted(unknown)}")
+        with self._session() as s:
+            s.exec(update(Run).where(Run.id == run_id).values(**fields))
+            s.commit()
+
     def mark_dead_runs(self) -> set[str]:
         """The ids of `running` runs whose owner is gone (a dead, zombie or reused pid here; a stale
         heartbeat elsewhere). A writable store flips them to interrupted, each by a compare-and-set on
@@ -324,7 +333,7 @@ class Store:
         """Every final (epoch is null) metric joined with its run's columns: the report's input."""
         frame = self._frame(
             "SELECT m.run_id, m.kind, m.name AS metric, m.value, m.params, m.created_at AS metric_at, "
-            "r.name, r.recipe, r.dataset, r.arch, r.method, r.seed, r.status, r.config, r.subset_id "
+            "r.name, r.recipe, r.dataset, r.arch, r.method, r.seed, r.status, r.config, r.subset_id, r.tags, r.note "
             "FROM metric m JOIN run r ON r.id = m.run_id WHERE m.epoch IS NULL", "run_id")
         frame["value"] = pd.to_numeric(frame["value"].replace(NAN_TEXT, float("nan")))
         return frame

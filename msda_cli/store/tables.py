@@ -61,6 +61,8 @@ class Run(SQLModel, table=True):
     checkpoint: Optional[str] = None
     subset_id: Optional[str] = None
     msda_version: str = ""
+    tags: Optional[str] = ""  # comma-separated, sorted (msda_cli.store.tags); NULL in rows older than schema 2
+    note: Optional[str] = ""
 
 
 class Metric(SQLModel, table=True):
