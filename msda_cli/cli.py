@@ -29,6 +29,7 @@ subsets_app = typer.Typer(help="List the stored data subsets (made by `msda subs
 recipes_app = typer.Typer(help="List and show the recipes (the papers' settings).", no_args_is_help=True)
 analyze_app = typer.Typer(help="Analyses: coefficient maps a_jk, gradient products, loss landscapes.",
                           no_args_is_help=True)
+plot_app = typer.Typer(help="Figures of stored runs: training curves.", no_args_is_help=True)
 def _version(value: bool) -> None:
     if value:
         from msda_cli import __version__
@@ -50,6 +51,7 @@ def _main_options(
 app.add_typer(runs_app, name="runs")
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(analyze_app, name="analyze")
+app.add_typer(plot_app, name="plot")
 app.add_typer(subsets_app, name="subsets")
 
 # Outside a terminal (pipes, CI logs) rich would wrap tables at 80 columns; give them room.
@@ -63,6 +65,7 @@ DbOption = Annotated[
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: rich, markdown, latex, csv or json.")
 ]
+DpiOption = Annotated[Optional[int], typer.Option("--dpi", help="Resolution of a PNG figure (default 200).")]
 
 
 def _list(text: Optional[str]) -> list[str]:
@@ -241,19 +244,21 @@ def robust(
 @app.command()
 def preview(
     method: Annotated[str, typer.Option("--method", "--methods", "-m", help="Method(s), comma-separated, or `all` (one row each).")],
-    out_path: Annotated[Path, typer.Option("--out", "-o", help="PNG file to write.")] = Path("preview.png"),
+    out_path: Annotated[Path, typer.Option(
+        "--out", "-o", help="Figure to write: .png, .pdf or .svg.")] = Path("preview.png"),
     lam: Annotated[Optional[float], typer.Option(help="Mixing weight λ of the first image; omit to draw it.")] = 0.65,
     images: Annotated[Optional[List[Path]], typer.Option("--images", help="Your source images (two or more), e.g. --images a.png b.png.")] = None,
     more_images: Annotated[Optional[List[Path]], typer.Argument(hidden=True)] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", help="Method hyperparameter, e.g. --set r=0.75 (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random draws (box positions, partners).")] = 0,
+    dpi: DpiOption = None,
 ):
     """Draw the papers' mixed-sample figure: two sources, the mixed image and its mask.
 
     \b
     Examples:
       msda preview --method hmix --lam 0.65 --out hmix.png
-      msda preview --methods all --out all.png
+      msda preview --methods all --out all.pdf
       msda preview --method gmix --images cat.png dog.png --out gmix.png
     """
     from msda_cli.config import parse_assignments
@@ -269,11 +274,11 @@ def preview(
         raise MsdaError("--images needs at least two images")
     if lam is not None:
         check_float("--lam", lam, min=0, max=1)
-    if not out_path.parent.is_dir():
-        raise MsdaError(f"output directory {out_path.parent} does not exist")
+    _check_out(out_path, dpi)
     hparams = parse_assignments(set_)
     methods = _list(method)
-    written = render_preview(methods, out_path, lam=lam, images=paths or None, seed=seed, hparams=hparams or None)
+    written = render_preview(methods, out_path, lam=lam, images=paths or None, seed=seed, hparams=hparams or None,
+                             dpi=dpi)
     out.print(f"wrote {written}")
 
 
@@ -415,9 +420,16 @@ def _analysis_frame(rows: list[dict], fmt: str):
     return frame
 
 
-def _check_out(path: Optional[Path]) -> None:
-    if path is not None and not path.parent.is_dir():
+def _check_out(path: Optional[Path], dpi: Optional[int] = None) -> None:
+    """An --out file must be a .png, .pdf or .svg path in an existing directory (nothing is written otherwise)."""
+    from msda_cli.plots import check_dpi, figure_format
+
+    check_dpi(dpi)
+    if path is None:
+        return
+    if not path.parent.is_dir():
         raise MsdaError(f"output directory {path.parent} does not exist")
+    figure_format(path)
 
 
 @analyze_app.command("coeffs")
@@ -429,8 +441,13 @@ def analyze_coeffs(
     draws: Annotated[int, typer.Option(help="Monte-Carlo masks per method.")] = 4000,
     max_offset: Annotated[int, typer.Option("--max-offset", help="Largest |dx|, |dy| of the map.")] = 8,
     margin: Annotated[int, typer.Option(help="Only pixels this far from the border (the GMix closed form holds inside).")] = 0,
+    pixels: Annotated[str, typer.Option(
+        help="interior: the same pixels (max-offset or more inside) at every offset; valid: every pair in the image.")
+    ] = "interior",
     seed: Annotated[int, typer.Option(help="Seed of the mask draws.")] = 0,
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also draw the maps (one panel per method) to this PNG.")] = None,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Also draw the maps (one panel per method, one colour scale): .png, .pdf or .svg.")] = None,
+    dpi: DpiOption = None,
     fmt: FormatOption = "rich",
 ):
     """Regularization coefficients a_jk = E[(1 − M_j)(1 − M_k)] at fixed λ, by pixel offset.
@@ -452,8 +469,11 @@ def analyze_coeffs(
 
     check_format(fmt)
     check_lam(lam)
-    check_geometry(size, max_offset, margin)
-    _check_out(out_path)
+    if pixels not in ("interior", "valid"):
+        raise MsdaError(f"--pixels must be interior or valid, got {pixels!r}")
+    interior = pixels == "interior"
+    check_geometry(size, max_offset, margin, interior)
+    _check_out(out_path, dpi)
     hparams = parse_assignments(set_)
     methods = _list(method)
     if not methods:
@@ -465,7 +485,7 @@ def analyze_coeffs(
     for name in methods:  # every name and setting checked before any work
         coefficient_mixer(name, per_method[name])
     maps = [estimate_map(name, lam, size=size, draws=draws, max_offset=max_offset, seed=seed, margin=margin,
-                         hparams=per_method[name]) for name in methods]
+                         hparams=per_method[name], interior=interior) for name in methods]
     for cm in maps:
         for note in cm.notes:
             err.print(f"note: {note}", markup=False, highlight=False)
@@ -473,7 +493,7 @@ def analyze_coeffs(
     print_frame(_analysis_frame(rows, fmt), fmt, console=out,
                 title=f"a_jk by offset distance (λ = {lam:g}, {size}×{size} px, {draws} draws)")
     if out_path is not None:
-        plot_maps(maps, out_path)
+        plot_maps(maps, out_path, dpi)
         err.print(f"wrote {out_path}", markup=False, highlight=False)
 
 
@@ -490,7 +510,8 @@ def _method_settings(method: str, hparams: dict, several: bool) -> dict:
 
 @analyze_app.command("gradprod")
 def analyze_gradprod(
-    run_id: Annotated[str, typer.Argument(help="Trained image run (id or unique prefix).")],
+    run_ids: Annotated[List[str], typer.Argument(
+        help="Trained image run(s) (id or unique prefix); several are overlaid in one figure.")],
     n_examples: Annotated[int, typer.Option("--n-examples", help="Test images (a fixed seeded subset).")] = 256,
     max_offset: Annotated[int, typer.Option("--max-offset", help="Largest |dx|, |dy| of the offset p.")] = 8,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per backward pass.")] = 128,
@@ -500,7 +521,9 @@ def analyze_gradprod(
     channels: Annotated[str, typer.Option(help="Per-pixel gradient over channels: norm or sum (norm: Figure 5).")] = "norm",
     reduce: Annotated[str, typer.Option(
         help="Over images: mean or max (the mean of the per-image maxima, or the max: the slides).")] = "mean",
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also plot the map and the curve to this PNG.")] = None,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Also plot each run's map and their curves: .png, .pdf or .svg.")] = None,
+    dpi: DpiOption = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
@@ -515,6 +538,7 @@ def analyze_gradprod(
     Examples:
       msda analyze gradprod 3f2a --n-examples 256 --max-offset 8 --out gradprod.png
       msda analyze gradprod 3f2a --output logit --reduce max --format csv
+      msda analyze gradprod 3f2a 9c41 --out gradprod.pdf
     """
     from msda_cli.analysis.gradprod import check_request, gradprod, plot_gradprod
     from msda_cli.render import check_format
@@ -522,35 +546,55 @@ def analyze_gradprod(
 
     check_format(fmt)
     check_request(n_examples, max_offset, batch_size, output, channels, reduce)
-    _check_out(out_path)
+    _check_out(out_path, dpi)
     store = _store(db, create=False)
-    res = gradprod(store, run_id, n_examples=n_examples, max_offset=max_offset, batch_size=batch_size, seed=seed,
-                   output=output, channels=channels, reduce=reduce, device=pick_device(), data_dir=data_dir)
-    _store_analysis(store, res, fmt, f"Gradient product, run {res.run_id} (f={output}, {reduce} of {res.n_examples})",
-                    plot_gradprod, out_path)
+    runs = _distinct_runs(store, run_ids)
+    results = [gradprod(store, run.id, n_examples=n_examples, max_offset=max_offset, batch_size=batch_size, seed=seed,
+                        output=output, channels=channels, reduce=reduce, device=pick_device(), data_dir=data_dir)
+               for run in runs]
+    first = results[0]
+    what = f"run {first.run_id}" if len(results) == 1 else f"{len(results)} runs"
+    _store_analysis(store, runs, results, fmt, f"Gradient product, {what} (f={output}, {reduce} of {first.n_examples})",
+                    plot_gradprod, out_path, dpi)
 
 
-def _store_analysis(store, res, fmt: str, title: str, plot, out_path: Optional[Path]) -> None:
-    """Store a run analysis's rows (kind analysis), print its table, and plot it when asked."""
+def _distinct_runs(store, run_ids: list[str]) -> list:
+    """The stored runs named (ids or unique prefixes), each once; MsdaError for an unknown or repeated one."""
+    runs = [store.get_run(r) for r in run_ids]
+    if len({r.id for r in runs}) < len(runs):
+        raise MsdaError("a run is named twice")
+    return runs
+
+
+def _store_analysis(store, runs: list, results: list, fmt: str, title: str, plot, out_path: Optional[Path],
+                    dpi: Optional[int]) -> None:
+    """Store each run analysis's rows (kind analysis), print them in one table, and plot them when asked."""
+    from msda_cli.curves import common_title, distinct_labels
     from msda_cli.render import print_frame
 
-    store.add_metrics(res.run_id, "analysis", res.metric_rows())
-    print_frame(_analysis_frame(res.rows(), fmt), fmt, console=out, title=title)
+    for res in results:
+        store.add_metrics(res.run_id, "analysis", res.metric_rows())
+    labels = distinct_labels(runs)
+    rows = results[0].rows() if len(results) == 1 else [
+        {"run": res.run_id, "label": label, **row} for res, label in zip(results, labels) for row in res.rows()]
+    print_frame(_analysis_frame(rows, fmt), fmt, console=out, title=title)
     if out_path is not None:
-        plot(res, out_path)
+        plot(results, labels, common_title(runs), out_path, dpi)
         err.print(f"wrote {out_path}", markup=False, highlight=False)
 
 
 @analyze_app.command("landscape")
 def analyze_landscape(
-    run_id: Annotated[str, typer.Argument(help="Trained run (id or unique prefix).")],
+    run_ids: Annotated[List[str], typer.Argument(help="Trained run(s) (id or unique prefix); several are overlaid.")],
     span: Annotated[float, typer.Option(help="t runs over [-span, span].")] = 1.0,
     points: Annotated[int, typer.Option(help="Values of t (odd counts include t = 0, the trained weights).")] = 21,
     directions: Annotated[int, typer.Option(help="Independent random directions (the table shows their mean).")] = 1,
     seed: Annotated[int, typer.Option(help="Seed of the directions and of the test subset.")] = 0,
     n_examples: Annotated[int, typer.Option("--n-examples", help="Test examples (a fixed seeded subset).")] = 512,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per forward pass.")] = 256,
-    out_path: Annotated[Optional[Path], typer.Option("--out", "-o", help="Also plot loss against t to this PNG.")] = None,
+    out_path: Annotated[Optional[Path], typer.Option(
+        "--out", "-o", help="Also plot loss and top-1 against t: .png, .pdf or .svg.")] = None,
+    dpi: DpiOption = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
@@ -565,6 +609,7 @@ def analyze_landscape(
     Examples:
       msda analyze landscape 3f2a --span 1 --points 21 --out landscape.png
       msda analyze landscape 3f2a --directions 5 --n-examples 1000 --format csv
+      msda analyze landscape 3f2a 9c41 --out landscape.pdf
     """
     from msda_cli.analysis.landscape import check_request, landscape, plot_landscape
     from msda_cli.render import check_format
@@ -572,12 +617,89 @@ def analyze_landscape(
 
     check_format(fmt)
     check_request(span, points, directions, n_examples, batch_size)
-    _check_out(out_path)
+    _check_out(out_path, dpi)
     store = _store(db, create=False)
-    res = landscape(store, run_id, span=span, points=points, directions=directions, seed=seed,
-                    n_examples=n_examples, batch_size=batch_size, device=pick_device(), data_dir=data_dir)
-    _store_analysis(store, res, fmt, f"Loss landscape, run {res.run_id} (mean of {directions} dir., n={res.n_examples})",
-                    plot_landscape, out_path)
+    runs = _distinct_runs(store, run_ids)
+    results = [landscape(store, run.id, span=span, points=points, directions=directions, seed=seed,
+                         n_examples=n_examples, batch_size=batch_size, device=pick_device(), data_dir=data_dir)
+               for run in runs]
+    first = results[0]
+    what = f"run {first.run_id}" if len(results) == 1 else f"{len(results)} runs"
+    title = f"Loss landscape, {what} (mean of {directions} dir., n={first.n_examples})"
+    _store_analysis(store, runs, results, fmt, title, plot_landscape, out_path, dpi)
+
+
+# ----- plot, export -------------------------------------------------------------------
+@plot_app.command("curves")
+def plot_curves(
+    run_ids: Annotated[Optional[List[str]], typer.Argument(
+        help="Runs (ids or unique prefixes): one line each.")] = None,
+    metric: Annotated[str, typer.Option(
+        help="Per-epoch metric: train_loss, test_top1, lr or epoch_time_s.")] = "test_top1",
+    table: Annotated[Optional[str], typer.Option(
+        "--table", "-t", help="A paper table id: one mean ± std band per cell.")] = None,
+    where: Annotated[Optional[List[str]], typer.Option(
+        help="Runs with key=value (as msda report): a band per method × arch cell (repeatable).")] = None,
+    cell: Annotated[Optional[str], typer.Option(
+        help="Only this cell of the table, ROW/COL as the report labels it.")] = None,
+    out_path: Annotated[Path, typer.Option(
+        "--out", "-o", help="Figure to write: .png, .pdf or .svg.")] = Path("curves.png"),
+    dpi: DpiOption = None,
+    db: DbOption = None,
+):
+    """Training curves of several runs in one figure, or each report cell's runs as mean ± std over seeds.
+
+    \b
+    Examples:
+      msda plot curves 3f2a 9c41 --metric train_loss --out loss.pdf
+      msda plot curves --where dataset=digits --metric test_top1 --out top1.png
+      msda plot curves --table digits --cell Mixup/CNN --out mixup.svg
+    """
+    from msda_cli.curves import check_metric, cell_curves, common_title, plot_curves as draw, run_curves
+
+    check_metric(metric)
+    _check_out(out_path, dpi)
+    grouped = table is not None or bool(where) or cell is not None
+    if run_ids and grouped:
+        raise MsdaError("give run ids or --table/--where/--cell, not both")
+    if not run_ids and not grouped:
+        raise MsdaError("give run ids, or --table / --where to draw a report's cells")
+    if cell is not None and table is None and not where:
+        raise MsdaError("--cell needs --table or --where")
+    store = _store(db, read_only=True)
+    curves, runs = (run_curves(store, list(run_ids), metric) if run_ids
+                    else cell_curves(store, table, list(where or []), cell, metric))
+    draw(curves, metric, common_title(runs), out_path, dpi)
+    out.print(f"wrote {out_path}", markup=False, highlight=False)
+
+
+@app.command("export")
+def export(
+    run_ids: Annotated[List[str], typer.Argument(help="Runs to export (ids or unique prefixes).")],
+    to: Annotated[str, typer.Option("--to", help="Tracker: tensorboard or mlflow.")],
+    dest: Annotated[str, typer.Argument(help="TensorBoard: a log directory; MLflow: a tracking URI (file:./mlruns).")],
+    experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "msda",
+    db: DbOption = None,
+):
+    """Export runs to a tracker: per-epoch metrics (step = epoch), final metrics, the config as params.
+
+    TensorBoard: one sub-directory per run (DEST/RUN_ID), scalars under train/… and final/…, the
+    config as text. MLflow: one MLflow run per run (named by its setting, tagged msda.run_id).
+
+    \b
+    Examples:
+      msda export 3f2a 9c41 --to tensorboard tb/
+      msda export 3f2a --to mlflow file:./mlruns
+    """
+    from msda_cli.export import TARGETS, export_runs
+
+    if to not in TARGETS:
+        raise MsdaError(f"--to must be one of {', '.join(TARGETS)}; got {to!r}")
+    store = _store(db, read_only=True)
+    runs = _distinct_runs(store, run_ids)
+    written = export_runs(store, runs, to, dest, experiment=experiment)
+    for line in written:
+        out.print(line, markup=False, highlight=False)
 
 
 # ----- runs ---------------------------------------------------------------------------

@@ -22,7 +22,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "msda_cli"
 LAYERS = [
     {"msda_cli", "errors", "metric_names", "faults", "hostmem", "durable"},  # version, errors, names, process, fsync
     {"checks"},  # the one validation idiom (raises errors.MsdaError)
-    {"registry", "render"},  # name registries; plain tables in every output format
+    {"registry", "render", "plots"},  # name registries; plain tables in every output format; the figure style
     {"data", "models", "store"},  # data sets, architectures, the results store
     {"mixing", "subsets"},  # the methods (some read data helpers); subset files and rows
     {"config"},  # recipes, validated against the registries
@@ -31,7 +31,8 @@ LAYERS = [
     {"runs"},  # a stored run opened for measuring
     {"robust", "analysis", "subsample", "eval_command"},  # the measuring commands
     {"report"},  # paper tables from the store
-    {"reproduce"},  # a paper table's plan made real: runs launched, follow-ups measured
+    {"reproduce", "curves"},  # a paper table's plan made real; training curves of runs or of a table's cells
+    {"export"},  # stored runs to TensorBoard and MLflow (named as curves names them)
     {"cli"},  # the command line
     {"__main__"},  # `python -m msda_cli`
 ]

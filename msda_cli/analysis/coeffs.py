@@ -3,7 +3,10 @@
 M is the weight of x in the mix (`MixOutput.mask`), so 1 − M is the partner's weight; a_jk weighs
 the product of input gradients ∂_j f ∂_k f in the paper's regularizer (eqs. 7–9). The paper's
 Figure 4 shows the map A(dx, dy) = E_i a_{i, i+(dx, dy)}: the mean over the pixels i whose partner
-i + (dx, dy) lies in the image. Here
+i + (dx, dy) lies in the image. That set shrinks as the offset grows, so pixels near the border drop
+out of the longer offsets and the map mixes the method with the border (GMix's whole-image map
+shows four lobes from that alone); `interior=True` averages over the same pixels at every offset,
+those at least max_offset inside (the CLI's default). Here
 
 - `estimate_map` estimates A by Monte Carlo from the method's own sampler at fixed λ (one mask
   per sample, `mask_mode="sample"`, batches of draws), with a standard error per offset; the
@@ -74,20 +77,30 @@ def distance_groups(max_offset: int) -> tuple[np.ndarray, np.ndarray]:
     return np.sqrt(keys), avg
 
 
-def lag_means(u: torch.Tensor, max_offset: int) -> torch.Tensor:
-    """[n, 2m+1, 2m+1]: for each map u [n, h, w], the mean over valid i of u_i·u_{i+d}, |dy|, |dx| ≤ m.
+def lag_means(u: torch.Tensor, max_offset: int, interior: bool = False) -> torch.Tensor:
+    """[n, 2m+1, 2m+1]: for each map u [n, h, w], the mean over i of u_i·u_{i+d}, |dy|, |dx| ≤ m.
 
-    One zero-padded FFT autocorrelation per map (padding h + m keeps lags up to m from wrapping).
+    i runs over the pixels whose partner i + d lies in the map (a set that shrinks as d grows), or,
+    with `interior`, over the same pixels for every d: those at least m from the border. One
+    zero-padded FFT correlation per map (padding h + m keeps lags up to m from wrapping).
     """
     n, h, w = u.shape
     m = max_offset
     ph, pw = h + m, w + m
     spec = torch.fft.rfft2(u.double(), s=(ph, pw))
-    corr = torch.fft.irfft2(spec.real ** 2 + spec.imag ** 2, s=(ph, pw))  # Σ_i u_i u_{i+d} at d mod (ph, pw)
+    if interior:
+        v = torch.zeros_like(u, dtype=torch.float64)
+        v[:, m:h - m, m:w - m] = u[:, m:h - m, m:w - m].double()
+        corr = torch.fft.irfft2(torch.fft.rfft2(v, s=(ph, pw)).conj() * spec, s=(ph, pw))  # Σ_i v_i u_{i+d}
+    else:
+        corr = torch.fft.irfft2(spec.real ** 2 + spec.imag ** 2, s=(ph, pw))  # Σ_i u_i u_{i+d} at d mod (ph, pw)
     lags = torch.arange(-m, m + 1)
     corr = corr[:, lags % ph][:, :, lags % pw]
     dy, dx = offset_grid(m)
-    count = torch.from_numpy(((h - np.abs(dy)) * (w - np.abs(dx))).astype(np.float64))
+    if interior:
+        count = torch.full(dy.shape, float((h - 2 * m) * (w - 2 * m)), dtype=torch.float64)
+    else:
+        count = torch.from_numpy(((h - np.abs(dy)) * (w - np.abs(dx))).astype(np.float64))
     return corr / count
 
 
@@ -103,6 +116,7 @@ class CoeffMap:
     max_offset: int
     margin: int
     draws: int
+    interior: bool  # the same pixels (m or more inside the analysed area) at every offset
     estimate: np.ndarray
     se: np.ndarray  # Monte-Carlo standard error of each entry
     distances: np.ndarray  # [G] distinct offset lengths ‖p‖
@@ -139,11 +153,14 @@ def coefficient_mixer(method: str, hparams: dict | None = None):
     return build_mixer(method, **hparams), INPUT_MIXUP.get(method)
 
 
-def check_geometry(size: int, max_offset: int, margin: int = 0) -> None:
+def check_geometry(size: int, max_offset: int, margin: int = 0, interior: bool = False) -> None:
     check_int("--size", size, min=2)
     check_int("--margin", margin, min=0, max=(size - 2) // 2, note=f"at least 2 of the {size} px analysed")
     inner = size - 2 * margin
     check_int("--max-offset", max_offset, min=0, max=inner - 1, note=f"the analysed width is {inner} px")
+    if interior and inner - 2 * max_offset < 1:
+        raise MsdaError(f"--max-offset {max_offset} leaves no interior pixel in {inner} px "
+                        f"(at most {(inner - 1) // 2}, or --pixels valid)")
 
 
 def check_lam(lam: float) -> float:
@@ -151,10 +168,11 @@ def check_lam(lam: float) -> float:
 
 
 def estimate_map(method: str, lam: float, size: int = 32, draws: int = 4000, max_offset: int = 8, seed: int = 0,
-                 hparams: dict | None = None, margin: int = 0, chunk: int = 256) -> CoeffMap:
-    """Monte-Carlo A(dy, dx) of `method` at fixed λ on size×size images (pixels `margin` or more from the border)."""
+                 hparams: dict | None = None, margin: int = 0, chunk: int = 256, interior: bool = False) -> CoeffMap:
+    """Monte-Carlo A(dy, dx) of `method` at fixed λ on size×size images (pixels `margin` or more from the border;
+    with `interior`, the same pixels for every offset, see `lag_means`)."""
     lam = check_lam(lam)
-    check_geometry(size, max_offset, margin)
+    check_geometry(size, max_offset, margin, interior)
     check_int("--draws", draws, min=2)
     mixer, note = coefficient_mixer(method, hparams)
     distances, avg = distance_groups(max_offset)
@@ -170,7 +188,7 @@ def estimate_map(method: str, lam: float, size: int = 32, draws: int = 4000, max
         u = 1.0 - out.mask[:, 0].double()
         if margin:
             u = u[:, margin:size - margin, margin:size - margin]
-        per = lag_means(u, max_offset)  # [b, k, k]
+        per = lag_means(u, max_offset, interior)  # [b, k, k]
         grouped = per.reshape(b, -1) @ avg_t
         s1 += per.sum(0)
         s2 += (per ** 2).sum(0)
@@ -185,9 +203,9 @@ def estimate_map(method: str, lam: float, size: int = 32, draws: int = 4000, max
 
     estimate, se = mean_se(s1, s2)
     by_d, by_d_se = mean_se(g1, g2)
-    result = CoeffMap(method, lam, size, max_offset, margin, draws, estimate, se, distances, by_d, by_d_se,
+    result = CoeffMap(method, lam, size, max_offset, margin, draws, interior, estimate, se, distances, by_d, by_d_se,
                       notes=[note] if note else [])
-    exact, exact_note = exact_map(method, lam, size, max_offset, hparams=hparams, margin=margin)
+    exact, exact_note = exact_map(method, lam, size, max_offset, hparams=hparams, margin=margin, interior=interior)
     if exact_note:
         result.notes.append(exact_note)
     if exact is not None:
@@ -227,10 +245,12 @@ def cutmix_coefficients(lam: float, H: int, W: int) -> torch.Tensor:
     return torch.from_numpy(np.kron(cutmix_profile(H, lam), cutmix_profile(W, lam)))
 
 
-def _profile_lags(P: np.ndarray, max_offset: int, margin: int) -> np.ndarray:
-    """[2m+1]: mean over t (margin <= t, t + d < n − margin) of P[t, t + d], d = −m … m."""
+def _profile_lags(P: np.ndarray, max_offset: int, margin: int, interior: bool = False) -> np.ndarray:
+    """[2m+1]: mean over t (margin <= t, t + d < n − margin) of P[t, t + d], d = −m … m; with `interior`,
+    over the same t for every d (margin + m <= t < n − margin − m)."""
     n = P.shape[0]
-    t = np.arange(margin, n - margin)
+    edge = margin + (max_offset if interior else 0)
+    t = np.arange(edge, n - edge)
     out = []
     for d in range(-max_offset, max_offset + 1):
         ok = t[(t + d >= margin) & (t + d < n - margin)]
@@ -238,13 +258,14 @@ def _profile_lags(P: np.ndarray, max_offset: int, margin: int) -> np.ndarray:
     return np.array(out)
 
 
-def cutmix_map(lam: float, size: int, max_offset: int, margin: int = 0) -> np.ndarray:
+def cutmix_map(lam: float, size: int, max_offset: int, margin: int = 0, interior: bool = False) -> np.ndarray:
     """Exact A(dy, dx) of CutMix: separable, the product of the row and the column lag means."""
-    lags = _profile_lags(cutmix_profile(size, lam), max_offset, margin)
+    lags = _profile_lags(cutmix_profile(size, lam), max_offset, margin, interior)
     return np.outer(lags, lags)
 
 
-def hmix_map(lam: float, r: float, size: int, max_offset: int, margin: int = 0, chunk: int = 1024) -> np.ndarray:
+def hmix_map(lam: float, r: float, size: int, max_offset: int, margin: int = 0, chunk: int = 1024,
+             interior: bool = False) -> np.ndarray:
     """Exact A(dy, dx) of HMix with fixed r: the mean over every box centre of that mask's lag means."""
     n = size
     rows = box_intervals(n, box_side(n, r * (1.0 - lam)))  # [n, n]: centre → indicator
@@ -260,12 +281,12 @@ def hmix_map(lam: float, r: float, size: int, max_offset: int, margin: int = 0, 
         u = inside + (1.0 - inside) * u_out[centres].view(-1, 1, 1)  # 1 − M
         if margin:
             u = u[:, margin:n - margin, margin:n - margin]
-        total += lag_means(u, max_offset).sum(0)
+        total += lag_means(u, max_offset, interior).sum(0)
     return (total / (n * n)).numpy()
 
 
 def exact_map(method: str, lam: float, size: int, max_offset: int, hparams: dict | None = None,
-              margin: int = 0) -> tuple[np.ndarray | None, str | None]:
+              margin: int = 0, interior: bool = False) -> tuple[np.ndarray | None, str | None]:
     """(A map or None, a note) for the methods with an exact or closed form (see the module docstring)."""
     from msda_cli.mixing import build_mixer
 
@@ -275,16 +296,16 @@ def exact_map(method: str, lam: float, size: int, max_offset: int, hparams: dict
     if method in ("mixup", "mixupe", "manifold-mixup"):
         return np.full((k, k), (1.0 - lam) ** 2), None
     if method == "cutmix":
-        return cutmix_map(lam, size, max_offset, margin), None
+        return cutmix_map(lam, size, max_offset, margin, interior), None
     if method == "mixup-cutmix":
         q = mixer.q
-        return q * (1.0 - lam) ** 2 + (1.0 - q) * cutmix_map(lam, size, max_offset, margin), None
+        return q * (1.0 - lam) ** 2 + (1.0 - q) * cutmix_map(lam, size, max_offset, margin, interior), None
     if method == "hmix":
         if mixer.gamma is not None:
             return None, "hmix with r ~ Beta(γ, γ): no exact form here"
         if size > HMIX_EXACT_MAX_SIZE:
             return None, f"hmix: exact enumeration skipped above {HMIX_EXACT_MAX_SIZE} px"
-        return hmix_map(lam, mixer.r, size, max_offset, margin), None
+        return hmix_map(lam, mixer.r, size, max_offset, margin, interior=interior), None
     if method == "gmix":
         if lam < 0.5:
             return None, "gmix: the closed form needs λ >= 0.5 (then 1 − M is the blob)"
@@ -298,21 +319,25 @@ def exact_map(method: str, lam: float, size: int, max_offset: int, hparams: dict
 
 # ---- figure --------------------------------------------------------------------------------
 
-def plot_maps(maps: list[CoeffMap], out) -> None:
-    """One panel per method: the estimated A(dx, dy) (the paper's Figure 4), PNG via the Agg canvas."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def plot_maps(maps: list[CoeffMap], out, dpi: int | None = None) -> None:
+    """One panel per method: the estimated A(dx, dy) (the paper's Figure 4) on one colour scale."""
+    from msda_cli.mixing import MIXERS
+    from msda_cli.plots import figure, integer_ticks
 
-    fig = Figure(figsize=(3.3 * len(maps), 3.0), dpi=110)
-    FigureCanvasAgg(fig)
-    axes = fig.subplots(1, len(maps), squeeze=False)[0]
-    for ax, cm in zip(axes, maps):
-        m = cm.max_offset
-        im = ax.imshow(cm.estimate, origin="lower", extent=(-m - 0.5, m + 0.5, -m - 0.5, m + 0.5), cmap="viridis")
-        ax.set_title(f"{cm.method}  (λ = {cm.lam:g}, {cm.size} px)", fontsize=9)
-        ax.set_xlabel("dx", fontsize=8)
-        ax.set_ylabel("dy", fontsize=8)
-        ax.tick_params(labelsize=7)
-        fig.colorbar(im, ax=ax, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    fig.savefig(out, format="png")
+    low = min(float(cm.estimate.min()) for cm in maps)
+    high = max(float(cm.estimate.max()) for cm in maps)
+    first = maps[0]
+    pixels = "same interior pixels at every offset" if first.interior else "all pixel pairs in the image"
+    with figure(out, (2.3 * len(maps) + 0.8, 2.7), dpi) as fig:
+        axes = fig.subplots(1, len(maps), squeeze=False)[0]
+        for ax, cm in zip(axes, maps):
+            m = cm.max_offset
+            im = ax.imshow(cm.estimate, origin="lower", extent=(-m - 0.5, m + 0.5, -m - 0.5, m + 0.5),
+                           vmin=low, vmax=high)
+            ax.set_title(MIXERS.label(cm.method))
+            ax.set_xlabel("dx (px)")
+            integer_ticks(ax)
+        axes[0].set_ylabel("dy (px)")
+        fig.colorbar(im, ax=list(axes), fraction=0.046, pad=0.02, label="a(dx, dy)")
+        margin = f", {first.margin} px margin" if first.margin else ""
+        fig.suptitle(f"Coefficients a_jk at λ = {first.lam:g} ({first.size}×{first.size} px{margin}; {pixels})")

@@ -148,28 +148,33 @@ def gradprod(store, run_id: str, n_examples: int = 256, max_offset: int = 8, bat
                     result.ravel() @ avg, params)
 
 
-def plot_gradprod(res: GradProd, out) -> None:
-    """The normalized map over offsets (as the paper's Figure 5) and its mean by offset distance."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def plot_gradprod(results: list[GradProd], labels: list[str], title: str, out, dpi: int | None = None) -> None:
+    """One normalized map over offsets per run (as the paper's Figure 5, one colour scale) and their means
+    by offset distance overlaid, each labelled by `labels`."""
+    from msda_cli.plots import figure, integer_ticks
 
-    m = res.max_offset
-    zero = res.map[m, m]
-    fig = Figure(figsize=(7.0, 3.0), dpi=110)
-    FigureCanvasAgg(fig)
-    left, right = fig.subplots(1, 2)
-    im = left.imshow(res.map / zero if zero > 0 else res.map, origin="lower", cmap="viridis",
-                     extent=(-m - 0.5, m + 0.5, -m - 0.5, m + 0.5))
-    left.set_title(f"run {res.run_id}: gradient product / p=0", fontsize=9)
-    left.set_xlabel("dx", fontsize=8)
-    left.set_ylabel("dy", fontsize=8)
-    fig.colorbar(im, ax=left, fraction=0.046, pad=0.04).ax.tick_params(labelsize=7)
-    rel = res.by_distance / zero if zero > 0 else res.by_distance
-    right.plot(res.distances, rel, marker="o", markersize=3)
-    right.set_xlabel("offset distance ‖p‖ (px)", fontsize=8)
-    right.set_ylabel("normalized product", fontsize=8)
-    right.set_title(f"f = {res.output}, {res.reduce} over {res.n_examples} images", fontsize=9)
-    for ax in (left, right):
-        ax.tick_params(labelsize=7)
-    fig.tight_layout()
-    fig.savefig(out, format="png")
+    def normalized(res, values):
+        zero = res.map[res.max_offset, res.max_offset]
+        return values / zero if zero > 0 else values
+
+    maps = [normalized(res, res.map) for res in results]
+    low, high = min(float(m.min()) for m in maps), max(float(m.max()) for m in maps)
+    with figure(out, (2.4 * len(results) + 3.2, 2.8), dpi) as fig:
+        axes = fig.subplots(1, len(results) + 1, squeeze=False, width_ratios=[1] * len(results) + [1.4])[0]
+        for ax, res, values, label in zip(axes, results, maps, labels):
+            m = res.max_offset
+            im = ax.imshow(values, origin="lower", extent=(-m - 0.5, m + 0.5, -m - 0.5, m + 0.5), vmin=low, vmax=high)
+            ax.set_title(label)
+            ax.set_xlabel("dx (px)")
+            integer_ticks(ax)
+        axes[0].set_ylabel("dy (px)")
+        fig.colorbar(im, ax=list(axes[:-1]), fraction=0.046, pad=0.02, label="product / p = 0")
+        curve = axes[-1]
+        for res, label in zip(results, labels):
+            curve.plot(res.distances, normalized(res, res.by_distance), marker="o", label=label)
+        curve.set_xlabel("offset distance ‖p‖ (px)")
+        curve.set_ylabel("normalized gradient product")
+        curve.legend()
+        first = results[0]
+        fig.suptitle(f"{title}: partial gradient product (f = {first.output}, {first.reduce} over "
+                     f"{first.n_examples} test images)")

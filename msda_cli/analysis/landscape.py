@@ -157,26 +157,24 @@ def landscape(store, run_id: str, span: float = 1.0, points: int = 21, direction
     return Landscape(loaded.run.id, n, seed, span, points, ts, loss, top1, params)
 
 
-def plot_landscape(res: Landscape, out) -> None:
-    """Loss against t (each direction thin, their mean bold) and the mean top-1 on a second axis."""
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
+def plot_landscape(results: list[Landscape], labels: list[str], title: str, out, dpi: int | None = None) -> None:
+    """Test loss against t, one colour per run (each direction thin, their mean bold), and the mean top-1."""
+    from msda_cli.plots import figure
 
-    fig = Figure(figsize=(5.0, 3.4), dpi=110)
-    FigureCanvasAgg(fig)
-    ax = fig.subplots()
-    if res.loss.shape[0] > 1:
-        for curve in res.loss:
-            ax.plot(res.t, curve, color="tab:blue", alpha=0.3, linewidth=0.8)
-    ax.plot(res.t, res.loss.mean(0), color="tab:blue", marker="o", markersize=3, label="loss")
-    ax.set_xlabel("t (θ + t·d, filter-normalized d)", fontsize=8)
-    ax.set_ylabel("test loss", fontsize=8, color="tab:blue")
-    acc = ax.twinx()
-    acc.plot(res.t, res.top1.mean(0), color="tab:orange", linestyle="--", linewidth=1.0)
-    acc.set_ylabel("top-1 (%)", fontsize=8, color="tab:orange")
-    for a in (ax, acc):
-        a.tick_params(labelsize=7)
-    ax.set_title(f"run {res.run_id}: 1-D loss landscape ({res.loss.shape[0]} dir., {res.n_examples} examples)",
-                 fontsize=9)
-    fig.tight_layout()
-    fig.savefig(out, format="png")
+    with figure(out, (6.4, 2.8), dpi) as fig:
+        loss_ax, top1_ax = fig.subplots(1, 2)
+        for i, (res, label) in enumerate(zip(results, labels)):
+            colour = f"C{i % 10}"
+            if res.loss.shape[0] > 1:
+                for curve in res.loss:
+                    loss_ax.plot(res.t, curve, color=colour, alpha=0.3, linewidth=0.6)
+            loss_ax.plot(res.t, res.loss.mean(0), color=colour, marker="o", label=label)
+            top1_ax.plot(res.t, res.top1.mean(0), color=colour, marker="o", label=label)
+        for ax, name in ((loss_ax, "test loss"), (top1_ax, "test top-1 (%)")):
+            ax.set_xlabel("t  (θ + t·d, d filter-normalized)")
+            ax.set_ylabel(name)
+        fig.legend(*loss_ax.get_legend_handles_labels(), loc="outside lower center", ncols=min(len(results), 4))
+        first = results[0]
+        count = first.loss.shape[0]
+        fig.suptitle(f"{title}: 1-D loss landscape ({count} direction{'s' if count > 1 else ''}, "
+                     f"{first.n_examples} test examples)")

@@ -5,7 +5,9 @@ Two-image methods show source A, source B, the mix and the mask M (weight of A).
 methods show their K sources, the mix and a map with one colour per source (the colours frame
 the source panels). Methods that need a model show their input-level mix (MixupE: its Mixup
 mix; Manifold Mixup: mixing at the input, one of the layers it chooses from); the row title
-says so. Rendering uses matplotlib's Agg canvas directly, so no global backend is changed.
+says so. `all` is every method in the papers' order (the registration order: Vanilla first).
+Each mix panel names the λ it realizes (a clipped box's area, not the λ asked for). Figures
+are drawn in msda_cli.plots's style, as PNG, PDF or SVG after the file's suffix.
 """
 
 from __future__ import annotations
@@ -72,7 +74,7 @@ def _resolve(methods: list[str]) -> list[str]:
     names: list[str] = []
     for m in methods:
         if m == "all":
-            names.extend(sorted(MIXERS))
+            names.extend(list(MIXERS.labels) + sorted(set(MIXERS) - set(MIXERS.labels)))
         else:
             MIXERS.lookup(m)  # MsdaError listing the valid names
             names.append(m)
@@ -99,17 +101,15 @@ def _colour_map(colours: torch.Tensor, weights: torch.Tensor) -> torch.Tensor:
 
 
 def render_preview(methods: list[str], out: Path, lam: float | None = 0.65, images: list[Path] | None = None,
-                   seed: int = 0, hparams: dict | None = None) -> Path:
-    """Render the mixed-sample figure for `methods` (["all"] = every registered method) to `out` (PNG).
+                   seed: int = 0, hparams: dict | None = None, dpi: int | None = None) -> Path:
+    """Render the mixed-sample figure for `methods` (["all"] = every registered method) to `out`.
 
     `lam` fixes λ (None: drawn from the method's distribution with `seed`); `images` are user
     images (at least two; reused in turn when a K-image method needs more), else digits of
     different classes; `hparams` as for `build_mixer`, per method ({name: {...}}) or flat.
     """
-    from matplotlib.backends.backend_agg import FigureCanvasAgg
-    from matplotlib.figure import Figure
-
-    from msda_cli.mixing import build_mixer
+    from msda_cli.mixing import MIXERS, build_mixer
+    from msda_cli.plots import figure
 
     names = _resolve(methods)
     if lam is not None:
@@ -125,8 +125,14 @@ def render_preview(methods: list[str], out: Path, lam: float | None = 0.65, imag
                             [0.74, 0.74, 0.13], [0.09, 0.75, 0.81]])
 
     ncols = max_k + 2
-    fig = Figure(figsize=(1.9 * ncols, 2.0 * len(names)), dpi=100)
-    FigureCanvasAgg(fig)
+    out = Path(out)
+    with figure(out, (1.6 * ncols, 1.75 * len(names) + 0.3), dpi) as fig:
+        _draw(fig, names, mixers, pool, labels, palette, ncols, lam, seed, MIXERS)
+    return out
+
+
+def _draw(fig, names, mixers, pool, labels, palette, ncols, lam, seed, registry) -> None:
+    """One row per method on `fig`: its sources, the mix (titled with the λ it realizes) and its mask."""
     axes = fig.subplots(len(names), ncols, squeeze=False)
     for ax in axes.flat:
         ax.set_xticks([])
@@ -162,7 +168,7 @@ def render_preview(methods: list[str], out: Path, lam: float | None = 0.65, imag
         axes_row = axes[row]
         realized = float(res.lam[0])
         note = NOTES.get(name)
-        head = f"{name}" + (f" ({note})" if note else "")
+        head = registry.label(name) + (f" ({note})" if note else "")
         axes_row[0].set_ylabel(head if len(head) < 28 else head.replace(" (", "\n("), fontsize=8)
         axes_row[0].set_frame_on(False)
         n_src = 1 if name in NO_PARTNER else k
@@ -174,7 +180,9 @@ def render_preview(methods: list[str], out: Path, lam: float | None = 0.65, imag
             axes_row[1].text(0.5, 0.5, "(no partner)", ha="center", va="center", fontsize=8,
                              transform=axes_row[1].transAxes)
         mix_col, mask_col = max(n_src, 2), max(n_src, 2) + 1
-        if res.shares is not None and k > 2:
+        if name == "vanilla":
+            show(axes_row[mix_col], res.x[0], "unmixed: λ = 1")
+        elif res.shares is not None and k > 2:
             shares = ", ".join(f"{chr(ord('A') + j)} {float(res.shares[0, j]):.2f}" for j in range(k))
             show(axes_row[mix_col], res.x[0], f"mix: {shares}")
         else:
@@ -193,8 +201,3 @@ def render_preview(methods: list[str], out: Path, lam: float | None = 0.65, imag
             show(axes_row[mask_col], _colour_map(colours, weights).permute(2, 0, 1), "sources")
     title = "Mixed samples" + (f" at λ = {float(lam):g}" if lam is not None else f" (λ drawn, seed {seed})")
     fig.suptitle(title, fontsize=10)
-    fig.tight_layout(rect=(0, 0, 1, 1 - 0.35 / (2.0 * len(names))))
-    out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    fig.savefig(out, format="png")
-    return out
