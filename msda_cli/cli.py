@@ -790,7 +790,9 @@ def runs_show(
 
 @runs_app.command("rm")
 def runs_rm(
-    run_ids: Annotated[List[str], typer.Argument(help="Run id(s) to delete, with their metrics and files.")],
+    run_ids: Annotated[Optional[List[str]], typer.Argument(help="Run id(s) to delete, with their metrics and files.")] = None,
+    where: Annotated[Optional[List[str]], typer.Option(
+        help="Delete the runs with key=value instead (as in `msda runs list --where`), e.g. tag=demo.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
     yes: Annotated[bool, typer.Option("--yes", "-y", help="Delete without asking.")] = False,
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Say what would be deleted and delete nothing.")] = False,
@@ -799,6 +801,18 @@ def runs_rm(
     """Delete runs: their rows, metrics, subsets and run folders (asks first; --yes does not)."""
     import shutil
 
+    if bool(run_ids) == bool(where):
+        raise MsdaError("give the run ids to delete or --where key=value, not both")
+    if where:
+        from msda_cli.report.find import where_mask
+        from msda_cli.store.summary import runs_summary
+
+        reader = _store(db, read_only=True)  # a missing database has no runs to delete and is not created
+        summary = runs_summary(reader).reset_index(drop=True)
+        run_ids = list(summary["id"][where_mask(summary, reader.runs_frame()["config"].reset_index(drop=True), where)])
+        if not run_ids:
+            out.print(f"no runs with {' '.join(where)}: nothing to delete", markup=False, highlight=False)
+            return
     store = _store(db, create=False, read_only=dry_run)
     runs = [store.get_run(r) for r in run_ids]  # all ids valid before anything is deleted
     folders = [store.run_dir(run.id) for run in runs]  # and every folder inside the results directory

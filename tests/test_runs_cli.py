@@ -168,3 +168,20 @@ def test_read_only_commands_create_no_database(msda, isolated_results):
         assert r.code == 0, (args, r.stderr)
     assert not (isolated_results / "msda.db").exists()
     assert list(isolated_results.iterdir()) == []
+
+
+def test_rm_where_deletes_the_matching_runs(msda, runs, db_path, isolated_results):
+    _, ids = runs
+    assert msda("runs", "tag", ids["m0"], "--add", "demo").code == 0
+    assert msda("runs", "tag", ids["c0"], "--add", "demo").code == 0
+    r = msda("runs", "rm", "--where", "tag=demo", "--dry-run")
+    assert r.code == 0 and "would delete 2 run" in r.stdout
+    r = msda("runs", "rm", "--where", "tag=demo", "--yes")
+    assert r.code == 0, r.stderr
+    assert sorted(i for (i,) in query(db_path, "SELECT id FROM run")) == sorted([ids["v0"], ids["m1"]])
+    r = msda("runs", "rm", "--where", "tag=demo", "--yes")
+    assert r.code == 0 and "nothing to delete" in r.stdout
+    r = msda("runs", "rm", ids["v0"], "--where", "tag=demo")
+    assert r.code == 2 and "not both" in r.stderr
+    r = msda("runs", "rm", "--where", "tag=demo", "--yes", "--db", isolated_results / "none.db")
+    assert r.code == 0 and not (isolated_results / "none.db").exists()  # a missing store is not created
