@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader
 
 from msda_cli.config import apply_set, read_recipe, validate
 from msda_cli.engine import build
+from msda_cli.metric_names import IMAGES_PER_S, TRAIN
 from msda_cli.mixing import soft_cross_entropy
 from msda_cli.store import Store
 from timing import add_malloc_option, apply_malloc  # benchmarks/timing.py (run from the repository root)
@@ -69,8 +70,8 @@ def msda_loop(cfg, workdir: Path, accelerator) -> float:
     store = Store(workdir / "bench.db")
     run_id = store.start_run(dataset=cfg.dataset, arch=cfg.arch, method=cfg.method, config=cfg.model_dump_json()).run_id
     fit(cfg, store, run_id, accelerator)
-    values = {m.name: m.value for m in store.metrics(run_id, "train") if m.epoch is None}
-    return values["images_per_s"]
+    values = {m.name: m.value for m in store.metrics(run_id, TRAIN) if m.epoch is None}
+    return values[IMAGES_PER_S]
 
 
 def main() -> None:

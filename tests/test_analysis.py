@@ -14,6 +14,7 @@ import torch
 
 from conftest import query, train_shared_runs
 from msda_cli.analysis import coeffs as C
+from msda_cli.metric_names import ANALYSIS, GRADPROD, LANDSCAPE_LOSS, LANDSCAPE_TOP1
 
 FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
 
@@ -166,8 +167,8 @@ def test_gradprod_stores_one_row_per_distance_and_matches_autograd(msda, env, tm
     assert r.code == 0, r.stderr
     printed = json.loads(r.stdout)
     rows = [(v, json.loads(p)) for v, p in query(
-        db, "SELECT value, params FROM metric WHERE run_id=? AND kind='analysis' AND name='gradprod' "
-            "AND epoch IS NULL ORDER BY id", run)]
+        db, "SELECT value, params FROM metric WHERE run_id=? AND kind=? AND name=? AND epoch IS NULL ORDER BY id",
+        run, ANALYSIS, GRADPROD)]
     distances = [p["offset_distance"] for _, p in rows]
     assert distances == [0.0, 1.0, 1.4142, 2.0, 2.2361, 2.8284, 3.0]
     assert all(p["n_examples"] == 3 and p["seed"] == 0 and p["output"] == "prob" for _, p in rows)
@@ -315,20 +316,21 @@ def test_cli_landscape_stores_one_row_per_direction_and_t_and_plots(msda, env, t
     printed = json.loads(r.stdout)
     assert [row["t"] for row in printed] == [-1.0, -0.5, 0.0, 0.5, 1.0]
     stored = {}
-    for name, value, params in query(db, "SELECT name, value, params FROM metric WHERE run_id=? AND kind='analysis' "
-                                         "AND name LIKE 'landscape%' AND epoch IS NULL ORDER BY id", run):
+    for name, value, params in query(db, "SELECT name, value, params FROM metric WHERE run_id=? AND kind=? "
+                                         "AND name IN (?, ?) AND epoch IS NULL ORDER BY id",
+                                     run, ANALYSIS, LANDSCAPE_LOSS, LANDSCAPE_TOP1):
         p = json.loads(params)
         assert {k: p[k] for k in ("seed", "span", "points", "n_examples")} == {"seed": 1, "span": 1.0, "points": 5,
                                                                                "n_examples": 64}
         stored[name, p["direction"], p["t"]] = value
     keys = {(k, t) for k in (0, 1) for t in (-1.0, -0.5, 0.0, 0.5, 1.0)}
     assert len(stored) == 20 and {(k, t) for _, k, t in stored} == keys
-    assert {n for n, _, _ in stored} == {"landscape_loss", "landscape_top1"}
+    assert {n for n, _, _ in stored} == {LANDSCAPE_LOSS, LANDSCAPE_TOP1}
     for row in printed:  # the table is the mean over the two directions
-        assert row["loss"] == pytest.approx(np.mean([stored["landscape_loss", k, row["t"]] for k in (0, 1)]))
-        assert row["top1"] == pytest.approx(np.mean([stored["landscape_top1", k, row["t"]] for k in (0, 1)]))
+        assert row["loss"] == pytest.approx(np.mean([stored[LANDSCAPE_LOSS, k, row["t"]] for k in (0, 1)]))
+        assert row["top1"] == pytest.approx(np.mean([stored[LANDSCAPE_TOP1, k, row["t"]] for k in (0, 1)]))
     # t = 0 is the trained model for both directions; a step of ‖θ‖ per filter costs loss either way
-    assert stored["landscape_loss", 0, 0.0] == stored["landscape_loss", 1, 0.0]
+    assert stored[LANDSCAPE_LOSS, 0, 0.0] == stored[LANDSCAPE_LOSS, 1, 0.0]
     assert printed[0]["loss"] > printed[2]["loss"] < printed[4]["loss"]
     assert png.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 

@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 
 from conftest import query
+from msda_cli.metric_names import EVAL, TOP1, TRAIN_LOSS
 
 TORCHRUN = Path(sys.executable).with_name("torchrun")
 
@@ -26,8 +27,8 @@ def test_two_process_run_stores_one_row_and_matches_single_process_eval(tmp_path
     assert len(rows) == 1 and rows[0][1:] == ("finished", 2)
     run_id = rows[0][0]
     # Per-epoch metrics written once (only the main process writes).
-    assert query(db, "SELECT count(*) FROM metric WHERE name='train_loss'") == [(2,)]
-    trained_top1 = query(db, "SELECT value FROM metric WHERE kind='eval' AND name='top1'")[0][0]
+    assert query(db, "SELECT count(*) FROM metric WHERE name=?", TRAIN_LOSS) == [(2,)]
+    trained_top1 = query(db, "SELECT value FROM metric WHERE kind=? AND name=?", EVAL, TOP1)[0][0]
     assert msda("eval", run_id).code == 0
-    evals = [v for (v,) in query(db, "SELECT value FROM metric WHERE kind='eval' AND name='top1' ORDER BY id")]
+    evals = [v for (v,) in query(db, "SELECT value FROM metric WHERE kind=? AND name=? ORDER BY id", EVAL, TOP1)]
     assert len(evals) == 2 and evals[1] == pytest.approx(trained_top1, abs=1e-9)

@@ -48,8 +48,8 @@ def test_ece_and_nll_by_hand():
     assert expected_calibration_error(probs, labels) == pytest.approx(expected)
     logits = probs.log()
     m = calibration_metrics(logits, labels)
-    assert m["ece"] == pytest.approx(100 * expected)
-    assert m["nll"] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.57, 0.45])))
+    assert m[ECE] == pytest.approx(100 * expected)
+    assert m[NLL] == pytest.approx(-np.mean(np.log([0.9, 0.2, 0.57, 0.45])))
 
 
 # ----- accuracy ----------------------------------------------------------------------------

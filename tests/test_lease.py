@@ -9,7 +9,7 @@ import pytest
 
 from conftest import query
 from msda_cli.errors import MsdaError
-from msda_cli.metric_names import TRAIN, TRAIN_LOSS
+from msda_cli.metric_names import EVAL, LR, TOP1, TRAIN, TRAIN_LOSS
 from msda_cli.store import LeaseLost, Store
 from msda_cli.store.lease import STALE_AFTER, owner_alive
 from msda_cli.store.tables import utcnow
@@ -98,10 +98,10 @@ def test_non_finite_values_are_stored_as_they_are(db_path):
     store = Store(db_path)
     lease = _run(store)
     nan, inf = float("nan"), float("inf")
-    store.record_epoch(lease.run_id, 0, TRAIN, [(TRAIN_LOSS, nan), ("lr", inf), ("x", -inf)], epochs_done=1)
-    store.finish_run(lease.run_id, {"eval": [("top1", nan)]})
+    store.record_epoch(lease.run_id, 0, TRAIN, [(TRAIN_LOSS, nan), (LR, inf), ("x", -inf)], epochs_done=1)
+    store.finish_run(lease.run_id, {EVAL: [(TOP1, nan)]})
     got = {m.name: m.value for m in store.metrics(lease.run_id)}
-    assert got["lr"] == inf and got["x"] == -inf and got[TRAIN_LOSS] != got[TRAIN_LOSS] and got["top1"] != got["top1"]
+    assert got[LR] == inf and got["x"] == -inf and got[TRAIN_LOSS] != got[TRAIN_LOSS] and got[TOP1] != got[TOP1]
     frame = store.final_metrics_frame()
     assert frame["value"].dtype == float and frame["value"].isna().all()
 

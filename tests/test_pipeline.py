@@ -18,6 +18,7 @@ from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset, build_data
 from msda_cli.data.pipeline import DeviceBatches, crop_flip, held_in_memory
 from msda_cli.data.transforms import SmallImage
 from msda_cli.engine import build
+from msda_cli.metric_names import EVAL, TOP1, TRAIN_LOSS
 from test_data import pattern_images, write_cifar10, write_class_folders, write_idx, write_svhn
 
 SIDE, PAD = 32, 4
@@ -253,8 +254,8 @@ def test_resume_on_the_device_pipeline_matches_uninterrupted(tmp_path, msda, db_
     (straight, resumed) = [r for (r,) in query(db_path, "SELECT id FROM run ORDER BY created_at")]
     assert query(db_path, "SELECT status, epochs_done FROM run WHERE id=?", resumed) == [("interrupted", 1)]
     assert msda("train", "--resume", resumed).code == 0
-    losses = [[v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND name='train_loss' "
-                                            "ORDER BY epoch", r)] for r in (straight, resumed)]
+    losses = [[v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND name=? ORDER BY epoch",
+                                   r, TRAIN_LOSS)] for r in (straight, resumed)]
     assert len(losses[0]) == 3 and losses[0] == losses[1]
     weights = [torch.load(query(db_path, "SELECT checkpoint FROM run WHERE id=?", r)[0][0], weights_only=True)["model"]
                for r in (straight, resumed)]
@@ -349,5 +350,5 @@ def test_a_compiled_digits_run_trains_and_resumes(msda, db_path, monkeypatch):
     assert compiled == [1, 1]
     state = torch.load(query(db_path, "SELECT checkpoint FROM run")[0][0], weights_only=True)["model"]
     assert not any(k.startswith("_orig_mod") for k in state)  # compiled in place: the eager model's keys
-    (top1,), = query(db_path, "SELECT value FROM metric WHERE kind='eval' AND name='top1'")
+    (top1,), = query(db_path, "SELECT value FROM metric WHERE kind=? AND name=?", EVAL, TOP1)
     assert top1 > 20  # it learned (10 classes: chance is 10 %)

@@ -17,6 +17,7 @@ from conftest import query
 from fakedata import write_cifar100, write_dataset
 from msda_cli.config import check_names, list_recipe_names, read_recipe, switch_method, validate
 from msda_cli.engine import build
+from msda_cli.metric_names import ECE, EVAL, NLL, TOP1, TOP5, TRAIN_LOSS
 from msda_cli.mixing import MIXERS, build_mixer
 
 NAMES = list_recipe_names()
@@ -253,8 +254,8 @@ def test_train_cifar100_gmix_recipe_end_to_end(msda, db_path, tmp_path, one_thre
     cfg = json.loads(cfg_json)
     assert cfg["mixer"]["alpha"] == 0.5 and cfg["optim"]["lr"] == 0.2 and cfg["epochs"] == 1
     assert cfg["paper_table"] == "hmix-gmix Table 2" and cfg["batch_size"] == 8
-    final = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND kind='eval' AND epoch IS NULL",
-                       run_id))
-    assert {"top1", "top5", "nll", "ece"} <= set(final) and 0 <= final["top1"] <= final["top5"] <= 100
-    losses = query(db_path, "SELECT value FROM metric WHERE run_id=? AND name='train_loss'", run_id)
+    final = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND kind=? AND epoch IS NULL",
+                       run_id, EVAL))
+    assert {TOP1, TOP5, NLL, ECE} <= set(final) and 0 <= final[TOP1] <= final[TOP5] <= 100
+    losses = query(db_path, "SELECT value FROM metric WHERE run_id=? AND name=?", run_id, TRAIN_LOSS)
     assert len(losses) == 1 and math.isfinite(losses[0][0]) and losses[0][0] > 0

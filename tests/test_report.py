@@ -13,6 +13,7 @@ import pytest
 
 from msda_cli.config import set_dotted
 from msda_cli.errors import MsdaError
+from msda_cli.metric_names import EVAL, FGSM, PGD, ROBUST, TOP1, TOP5, TRAIN, TRAIN_TIME
 from msda_cli.report import TABLES, build_report, list_tables, render, render_rich
 from msda_cli.report.paper import lookup_paper, parse_paper_value
 from msda_cli.report.plan import resolve
@@ -49,41 +50,41 @@ def db(tmp_path_factory):
     vanilla, mixup = plan_config("2", "Vanilla (no MSDA)", "RN56"), plan_config("2", "Mixup", "RN56")
     hmix = plan_config("2", "HMix", "RN56")
     ids = {}
-    ids["A"] = _run(store, vanilla, 0, {"eval": [("top1", 60.0), ("top5", 90.0)]})
+    ids["A"] = _run(store, vanilla, 0, {EVAL: [(TOP1, 60.0), (TOP5, 90.0)]})
     time.sleep(0.002)
-    store.add_metrics(ids["A"], "eval", [("top1", 73.0)])  # re-evaluation: the latest value counts
-    ids["B"] = _run(store, vanilla, 1, {"eval": [("top1", 74.0)]})
-    ids["C"] = _run(store, vanilla, 2, {"eval": [("top1", 75.5)]})
+    store.add_metrics(ids["A"], EVAL, [(TOP1, 73.0)])  # re-evaluation: the latest value counts
+    ids["B"] = _run(store, vanilla, 1, {EVAL: [(TOP1, 74.0)]})
+    ids["C"] = _run(store, vanilla, 2, {EVAL: [(TOP1, 75.5)]})
     ids["D"] = _run(store, mixup, 0, {
-        "eval": [("top1", 74.0)],
-        "robust": [("pgd", 30.0, None, {"attack": "pgd", "eps": 8, "mode": "gray-box"}),
-                   ("pgd", 50.0, None, {"attack": "pgd", "eps": 4, "mode": "gray-box"})]})
+        EVAL: [(TOP1, 74.0)],
+        ROBUST: [(PGD, 30.0, None, {"attack": "pgd", "eps": 8, "mode": "gray-box"}),
+                   (PGD, 50.0, None, {"attack": "pgd", "eps": 4, "mode": "gray-box"})]})
     ids["E"] = _run(store, mixup, 1, {
-        "eval": [("top1", 74.5)], "robust": [("fgsm", 20.0, None, {"attack": "fgsm", "eps": 8, "n_examples": 100})]})
+        EVAL: [(TOP1, 74.5)], ROBUST: [(FGSM, 20.0, None, {"attack": "fgsm", "eps": 8, "n_examples": 100})]})
     time.sleep(0.002)  # FGSM again on more examples: the same setting, the latest value counts
-    store.add_metrics(ids["E"], "robust", [("fgsm", 25.0, None, {"attack": "fgsm", "eps": 8, "n_examples": 1000})])
-    ids["F"] = _run(store, hmix, 0, {"eval": [("top1", 76.0)]})
-    ids["G"] = _run(store, hmix, 1, {"eval": [("top1", 90.0)]}, mixer__r=0.75)  # another setting than the plan's
-    ids["H"] = _run(store, plan_config("2", "CutMix", "WRN28-2"), 0, {"eval": [("top1", 75.0)]})
-    ids["I"] = _run(store, plan_config("2", "CutMix", "WRN28-2"), 1, {"eval": [("top1", 99.0)]}, status="failed")
-    ids["J"] = _run(store, plan_config("2", "GMix", "WRN28-2"), 0, {"eval": [("top1", 98.0)]}, status="running")
-    ids["K"] = _run(store, vanilla, 0, {"eval": [("top1", 95.0)]}, dataset="cifar10", arch="preactresnet18")
+    store.add_metrics(ids["E"], ROBUST, [(FGSM, 25.0, None, {"attack": "fgsm", "eps": 8, "n_examples": 1000})])
+    ids["F"] = _run(store, hmix, 0, {EVAL: [(TOP1, 76.0)]})
+    ids["G"] = _run(store, hmix, 1, {EVAL: [(TOP1, 90.0)]}, mixer__r=0.75)  # another setting than the plan's
+    ids["H"] = _run(store, plan_config("2", "CutMix", "WRN28-2"), 0, {EVAL: [(TOP1, 75.0)]})
+    ids["I"] = _run(store, plan_config("2", "CutMix", "WRN28-2"), 1, {EVAL: [(TOP1, 99.0)]}, status="failed")
+    ids["J"] = _run(store, plan_config("2", "GMix", "WRN28-2"), 0, {EVAL: [(TOP1, 98.0)]}, status="running")
+    ids["K"] = _run(store, vanilla, 0, {EVAL: [(TOP1, 95.0)]}, dataset="cifar10", arch="preactresnet18")
     # MixupE's protocol (200 epochs, lr 0.1, ...): not a run of the unified-analysis Table 2
-    ids["P"] = _run(store, plan_config("mixupe-1b", "ERM", "PreActResNet50"), 0, {"eval": [("top1", 70.0)]})
+    ids["P"] = _run(store, plan_config("mixupe-1b", "ERM", "PreActResNet50"), 0, {EVAL: [(TOP1, 70.0)]})
     # Table 2's plan trained 200 epochs at lr 0.1: --where epochs=200 optim.lr=0.1 finds it
-    ids["Q"] = _run(store, plan_config("2", "Vanilla (no MSDA)", "PreActRN50"), 0, {"eval": [("top1", 71.0)]},
+    ids["Q"] = _run(store, plan_config("2", "Vanilla (no MSDA)", "PreActRN50"), 0, {EVAL: [(TOP1, 71.0)]},
                     epochs=200, optim__lr=0.1)
     # training times for DCutMix Table 2's time ratio (CIFAR-100, PreActResNet18)
     for key, method, seed, top1, seconds in (("V0", "Vanilla", 0, 76.0, 100.0), ("V1", "Vanilla", 1, 77.0, 120.0),
                                              ("M0", "Mixup", 0, 78.0, 99.0), ("M1", "Mixup", 1, 79.0, 143.0)):
-        metrics = {"eval": [("top1", top1)], "train": [("train_time_s", seconds)]}
+        metrics = {EVAL: [(TOP1, top1)], TRAIN: [(TRAIN_TIME, seconds)]}
         ids[key] = _run(store, plan_config("dcutmix-2", "PreActResNet18", method), seed, metrics)
     # data subsets (DCutMix Figure 5a): runs trained on subsets of a source run
     src = ids["V0"]
     for measure, ratio, errs in (("cv", 0.05, (40.0, 42.0)), ("random", 0.05, (46.0,)), ("cv", 0.1, (30.0,))):
         sub = store.add_subset(source_run_id=src, measure=measure, ratio=ratio, size=100, indices_path="x.npy")
         for seed, e in enumerate(errs):
-            _run(store, plan_config("dcutmix-fig5a", ""), seed, {"eval": [("top1", 100.0 - e)]}, subset_id=sub.id)
+            _run(store, plan_config("dcutmix-fig5a", ""), seed, {EVAL: [(TOP1, 100.0 - e)]}, subset_id=sub.id)
     return store, ids
 
 
@@ -163,15 +164,15 @@ def test_time_ratio_divides_by_vanilla_of_the_row(frame):
 
 
 def test_robust_params_filter_and_several_settings_note(frame):
-    rep = build_report(frame, metric="pgd", where=["params.eps=8"])
+    rep = build_report(frame, metric=PGD, where=["params.eps=8"])
     assert rep.cell("Mixup", "RN56").mean == 30.0
-    rep = build_report(frame, metric="pgd")
+    rep = build_report(frame, metric=PGD)
     assert rep.cell("Mixup", "RN56").mean == 40.0
     assert "several settings" in rep.caption
 
 
 def test_rerun_on_more_examples_replaces_the_earlier_value(frame):
-    rep = build_report(frame, metric="fgsm")
+    rep = build_report(frame, metric=FGSM)
     cell = rep.cell("Mixup", "RN56")
     assert (cell.mean, cell.n) == (25.0, 1) and "several settings" not in rep.caption
 

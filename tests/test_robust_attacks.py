@@ -7,6 +7,7 @@ from torch import nn
 
 from msda_cli.data import TensorDataset
 from msda_cli.errors import MsdaError
+from msda_cli.metric_names import CLEAN_TOP1, FGSM, PGD
 from msda_cli.models import Normalized
 from msda_cli.robust import evaluate_attack, fgsm, pgd
 
@@ -151,10 +152,10 @@ def test_model_that_ignores_input_keeps_clean_accuracy():
     x = torch.rand(20, 1, 8, 8)
     y = torch.tensor([1, 0, 2, 3, 1] * 4)  # argmax is class 1: clean accuracy 40 %
     ds = TensorDataset(x, y)
-    for attack in ("fgsm", "pgd"):
+    for attack in (FGSM, PGD):
         rows = evaluate_attack(IgnoresInput(), ds, attack=attack, eps=16, steps=3, batch_size=7, progress=False)
         values = {name: value for name, value, _, _ in rows}
-        assert values["clean_top1"] == pytest.approx(40.0)
+        assert values[CLEAN_TOP1] == pytest.approx(40.0)
         assert values[attack] == pytest.approx(40.0)
 
 
@@ -164,7 +165,7 @@ def test_evaluate_attack_rows_and_transfer_modes():
     ds = TensorDataset(x, y)
     rows = evaluate_attack(model, ds, attack="pgd", eps=8, steps=2, step_size=2, n_examples=30,
                            batch_size=16, progress=False)
-    assert [r[0] for r in rows] == ["clean_top1", "pgd"]
+    assert [r[0] for r in rows] == [CLEAN_TOP1, PGD]
     assert rows[0][1] == 100.0 and rows[0][3] == {"n_examples": 30}
     assert rows[1][3] == {"attack": "pgd", "eps": 8, "step_size": 2, "steps": 2, "restarts": 1,
                           "n_examples": 30, "mode": "white-box", "source_run": None}
@@ -181,7 +182,7 @@ def test_evaluate_attack_rows_and_transfer_modes():
     assert rows[1][3]["mode"] == "black-box"
 
     fg = evaluate_attack(model, ds, attack="fgsm", eps=8, progress=False, include_clean=False)
-    assert fg == [("fgsm", fg[0][1], None, {"attack": "fgsm", "eps": 8, "n_examples": 40, "mode": "white-box"})]
+    assert fg == [(FGSM, fg[0][1], None, {"attack": "fgsm", "eps": 8, "n_examples": 40, "mode": "white-box"})]
 
 
 @pytest.mark.parametrize("kwargs, message", [

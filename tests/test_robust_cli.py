@@ -7,6 +7,9 @@ import pytest
 from PIL import Image
 
 from conftest import query, train_shared_runs
+from msda_cli.metric_names import (
+    CLEAN_TOP1, CORRUPTION_MEAN_TOP1, CORRUPTION_TOP1, DEFORM_TOP1, FGSM, NATURAL_ADV_TOP1, OOD_AUPR, PGD, ROBUST,
+)
 
 FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
 
@@ -31,7 +34,7 @@ def env(trained, monkeypatch):
 
 def _robust_rows(db, run_id, name):
     return [(v, json.loads(p)) for v, p in query(
-        db, "SELECT value, params FROM metric WHERE run_id=? AND kind='robust' AND name=? ORDER BY id", run_id, name)]
+        db, "SELECT value, params FROM metric WHERE run_id=? AND kind=? AND name=? ORDER BY id", run_id, ROBUST, name)]
 
 
 def test_fgsm_and_pgd_white_box(msda, env):
@@ -39,16 +42,16 @@ def test_fgsm_and_pgd_white_box(msda, env):
     target = runs[0][0]
     r = msda("robust", target, "--attack", "fgsm", "--n-examples", "64")
     assert r.code == 0, r.stderr
-    (value, params), = _robust_rows(db, target, "fgsm")
+    (value, params), = _robust_rows(db, target, FGSM)
     assert params == {"attack": "fgsm", "eps": 8, "n_examples": 64, "mode": "white-box"} and 0 <= value <= 100
     r = msda("robust", target, "--attack", "pgd", "--eps", "8", "--step-size", "2", "--steps", "5",
              "--n-examples", "64")
     assert r.code == 0, r.stderr
-    (pgd, params), = _robust_rows(db, target, "pgd")
+    (pgd, params), = _robust_rows(db, target, PGD)
     assert params["mode"] == "white-box" and params["steps"] == 5 and params["source_run"] is None
-    clean = _robust_rows(db, target, "clean_top1")[-1][0]
+    clean = _robust_rows(db, target, CLEAN_TOP1)[-1][0]
     assert pgd <= clean
-    assert "pgd" in r.stdout and "white-box" in r.stdout
+    assert PGD in r.stdout and "white-box" in r.stdout
 
 
 def test_transfer_attacks_are_gray_box_for_the_same_arch_and_black_box_otherwise(msda, env):
@@ -57,7 +60,7 @@ def test_transfer_attacks_are_gray_box_for_the_same_arch_and_black_box_otherwise
     assert arch == "resnet56"
     assert msda("robust", a, "--attack", "pgd", "--source", b, "--steps", "3", "--n-examples", "32").code == 0
     assert msda("robust", a, "--attack", "pgd", "--source", other, "--steps", "3", "--n-examples", "32").code == 0
-    modes = [(p["mode"], p["source_run"]) for _, p in _robust_rows(db, a, "pgd") if p["source_run"]]
+    modes = [(p["mode"], p["source_run"]) for _, p in _robust_rows(db, a, PGD) if p["source_run"]]
     assert modes[-2:] == [("gray-box", b), ("black-box", other)]
 
 
@@ -85,14 +88,14 @@ def test_ood_deform_and_corruptions(msda, env, tmp_path):
     r = msda("robust", target, "--ood", str(tmp_path / "ood"), "--deform", "--corruptions", str(corrupt),
              "--n-examples", "100")
     assert r.code == 0, r.stderr
-    (aupr, params), = _robust_rows(db, target, "ood_aupr")
+    (aupr, params), = _robust_rows(db, target, OOD_AUPR)
     assert 0 <= aupr <= 100 and params["n_out"] == 20
-    deform = {p["deformation"] for _, p in _robust_rows(db, target, "deform_top1")}
+    deform = {p["deformation"] for _, p in _robust_rows(db, target, DEFORM_TOP1)}
     assert deform == {"rotate20", "rotate40", "shear28.6", "shear57.3",
                       "zoomin60", "zoomin80", "zoomout120", "zoomout140"}
-    severities = [p["severity"] for _, p in _robust_rows(db, target, "corruption_top1")]
+    severities = [p["severity"] for _, p in _robust_rows(db, target, CORRUPTION_TOP1)]
     assert severities == [1, 2, 3, 4, 5]
-    assert len(_robust_rows(db, target, "corruption_mean_top1")) == 1
+    assert len(_robust_rows(db, target, CORRUPTION_MEAN_TOP1)) == 1
     assert "missing" in r.stderr  # 14 of the 15 standard corruptions are absent: said, not fatal
 
 
@@ -106,7 +109,7 @@ def test_natural_adversarial_folder(msda, env, tmp_path):
                 tmp_path / "nat" / cls / f"{i}.png")
     r = msda("robust", target, "--natural-adversarial", str(tmp_path / "nat"))
     assert r.code == 0, r.stderr
-    (value, params), = _robust_rows(db, target, "natural_adv_top1")
+    (value, params), = _robust_rows(db, target, NATURAL_ADV_TOP1)
     assert params["n_examples"] == 8 and params["protocol"] == "imagenet-a-200"
 
 
@@ -169,5 +172,5 @@ def test_transfer_attack_reads_both_runs_data_from_data_dir(msda, tmp_path, monk
     target, source = [i for (i,) in query(results / "msda.db", "SELECT id FROM run ORDER BY created_at")]
     r = msda("robust", target, "--attack", "pgd", "--steps", "2", "--source", source, "--data-dir", tmp_path / "new")
     assert r.code == 0, r.stderr
-    (_, params), = _robust_rows(results / "msda.db", target, "pgd")
+    (_, params), = _robust_rows(results / "msda.db", target, PGD)
     assert params["mode"] == "gray-box" and params["source_run"] == source

@@ -8,6 +8,7 @@ from torch import nn
 
 from msda_cli.errors import MsdaError
 from msda_cli.evaluation import select_indices
+from msda_cli.metric_names import CORRUPTION_MEAN_TOP1, CORRUPTION_TOP1, NATURAL_ADV_TOP1
 from msda_cli.models import Normalized
 from msda_cli.robust import STANDARD_CORRUPTIONS, evaluate_corruptions, evaluate_natural_adversarial
 
@@ -56,13 +57,13 @@ def test_corruption_accuracy_per_severity_and_mean(tmp_path, repeat_labels):
     notes = []
     rows = evaluate_corruptions(brightness_model(C), tmp_path / "c", batch_size=5, progress=False,
                                 image_size=6, log=notes.append)
-    per = {(p["corruption"], p["severity"]): v for name, v, _, p in rows if name == "corruption_top1"}
+    per = {(p["corruption"], p["severity"]): v for name, v, _, p in rows if name == CORRUPTION_TOP1}
     assert len(per) == 15
     for s in range(1, 6):
         assert per[("gaussian_noise", s)] == pytest.approx(100 * (N - s) / N)
         assert per[("fog", s)] == 100.0 and per[("speckle_noise", s)] == 0.0
-    mean = [r for r in rows if r[0] == "corruption_mean_top1"]
-    assert mean == [("corruption_mean_top1", pytest.approx((75.0 + 100.0) / 2), None,
+    mean = [r for r in rows if r[0] == CORRUPTION_MEAN_TOP1]
+    assert mean == [(CORRUPTION_MEAN_TOP1, pytest.approx((75.0 + 100.0) / 2), None,
                      {"n_corruptions": 2, "n_examples": N})]
     assert rows[0][3] == {"corruption": "gaussian_noise", "severity": 1, "n_examples": N}
     assert len(notes) == 1 and "13 of the 15" in notes[0] and "shot_noise" in notes[0]
@@ -108,7 +109,7 @@ def test_natural_adversarial_restricts_logits_to_folder_classes(tmp_path):
     rows = evaluate_natural_adversarial(brightness_model(10), model_classes, tmp_path / "a", image_size=8,
                                         batch_size=4, progress=False, log=notes.append)
     # restricted to classes {1, 2, 5}: level 3 -> 2 (right), level 4 -> 5 (right), level 2 -> 2 (wrong)
-    assert rows == [("natural_adv_top1", pytest.approx(100 * 5 / 6), None,
+    assert rows == [(NATURAL_ADV_TOP1, pytest.approx(100 * 5 / 6), None,
                      {"dataset_dir": str((tmp_path / "a").resolve()), "protocol": "imagenet-a-200",
                       "n_examples": 6})]
     assert len(notes) == 1 and "n999" in notes[0]

@@ -7,6 +7,7 @@ from torch import nn
 
 from msda_cli.data import TensorDataset
 from msda_cli.errors import MsdaError
+from msda_cli.metric_names import OOD_AUPR, OOD_AUROC
 from msda_cli.models import Normalized
 from msda_cli.robust import DEFORMATIONS, evaluate_deformations, evaluate_ood, open_ood_set
 from msda_cli.robust.deform import deform
@@ -33,10 +34,10 @@ def test_evaluate_ood_uses_negative_max_softmax():
         msp = torch.cat([Temperature()(x_in), Temperature()(x_out)]).softmax(1).max(1).values.numpy()
     is_ood = np.r_[np.zeros(30), np.ones(20)]
     values = {name: (v, p) for name, v, _, p in rows}
-    assert values["ood_aupr"][0] == pytest.approx(100 * average_precision_score(is_ood, -msp))
-    assert values["ood_auroc"][0] == pytest.approx(100 * roc_auc_score(is_ood, -msp))
-    assert 50 < values["ood_auroc"][0] < 100
-    assert values["ood_aupr"][1] == {"ood_set": "dark", "n_in": 30, "n_out": 20}
+    assert values[OOD_AUPR][0] == pytest.approx(100 * average_precision_score(is_ood, -msp))
+    assert values[OOD_AUROC][0] == pytest.approx(100 * roc_auc_score(is_ood, -msp))
+    assert 50 < values[OOD_AUROC][0] < 100
+    assert values[OOD_AUPR][1] == {"ood_set": "dark", "n_in": 30, "n_out": 20}
     capped = evaluate_ood(Temperature(), TensorDataset(x_in, torch.zeros(30, dtype=torch.long)),
                           TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", n_examples=10,
                           progress=False)

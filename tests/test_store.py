@@ -11,6 +11,7 @@ import pytest
 
 from conftest import query
 from msda_cli.errors import MsdaError
+from msda_cli.metric_names import EVAL, PGD, ROBUST, TOP1
 from msda_cli.store import Store
 from msda_cli.store.process import start_ticks
 
@@ -28,19 +29,19 @@ def test_pragmas_and_tables(db_path):
 def test_metrics_need_an_existing_run(db_path):
     store = Store(db_path)
     with pytest.raises(Exception):
-        store.add_metrics("no-such-run", "eval", [("top1", 1.0)])
+        store.add_metrics("no-such-run", EVAL, [(TOP1, 1.0)])
     assert query(db_path, "SELECT count(*) FROM metric") == [(0,)]
 
 
 def test_run_lifecycle_and_params(db_path):
     store = Store(db_path)
     run = store.create_run(dataset="digits", arch="digits-cnn", method="mixup", seed=3)
-    store.add_metrics(run.id, "robust", [("pgd", 12.5, None, {"eps": 8, "steps": 10})])
+    store.add_metrics(run.id, ROBUST, [(PGD, 12.5, None, {"eps": 8, "steps": 10})])
     store.finish_run(run.id)
     got = store.get_run(run.id)
     assert got.status == "finished" and got.finished_at is not None
     frame = store.final_metrics_frame()
-    assert frame.loc[0, "metric"] == "pgd" and frame.loc[0, "params"] == '{"eps": 8, "steps": 10}'
+    assert frame.loc[0, "metric"] == PGD and frame.loc[0, "params"] == '{"eps": 8, "steps": 10}'
     assert store.get_run(run.id[:4]).id == run.id  # unique prefix
     for wildcard in ("%", "_", run.id[:2] + "%"):  # SQL LIKE wildcards are plain characters
         with pytest.raises(MsdaError, match="unknown run id"):

@@ -6,7 +6,7 @@ import time
 import traceback
 
 from conftest import query
-from msda_cli.metric_names import TRAIN, TRAIN_LOSS
+from msda_cli.metric_names import EVAL, LR, TOP1, TOP5, TRAIN, TRAIN_LOSS
 from msda_cli.store import Store
 
 WRITERS, EPOCHS, READERS = 8, 40, 2
@@ -35,9 +35,9 @@ def _writer(db, start):
     store = Store(db)
     lease = store.start_run(dataset="digits", arch="digits-cnn", method="vanilla", config="{}")
     for epoch in range(EPOCHS):
-        store.record_epoch(lease.run_id, epoch, TRAIN, [(TRAIN_LOSS, float(epoch)), ("lr", 0.1)], epochs_done=epoch + 1)
-        store.add_metrics(lease.run_id, "eval", [("top1", float(epoch))])
-    store.finish_run(lease.run_id, {"eval": [("top5", 1.0)]})
+        store.record_epoch(lease.run_id, epoch, TRAIN, [(TRAIN_LOSS, float(epoch)), (LR, 0.1)], epochs_done=epoch + 1)
+        store.add_metrics(lease.run_id, EVAL, [(TOP1, float(epoch))])
+    store.finish_run(lease.run_id, {EVAL: [(TOP5, 1.0)]})
 
 
 def _reader(db, start, stop):

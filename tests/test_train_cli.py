@@ -6,6 +6,9 @@ import pytest
 import torch
 
 from conftest import query
+from msda_cli.metric_names import (
+    ECE, EPOCH_TIME, EVAL, IMAGES_PER_S, LR, NLL, TEST_TOP1, TOP1, TOP5, TRAIN, TRAIN_LOSS, TRAIN_TIME,
+)
 
 FAST = ["--set", "data.options.image_size=16", "--set", "batch_size=128", "--epochs", "1"]
 
@@ -17,11 +20,12 @@ def test_train_stores_run_metrics_and_checkpoint(msda, db_path, isolated_results
     assert len(runs) == 1
     run_id, status, epochs_done, method, arch, dataset, seed, ckpt, error = runs[0]
     assert (status, epochs_done, method, arch, dataset, seed, error) == ("finished", 1, "vanilla", "digits-cnn", "digits", 0, None)
-    final = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND kind='eval' AND epoch IS NULL", run_id))
-    assert set(final) == {"top1", "top5", "nll", "ece"}
-    assert 0 <= final["top1"] <= final["top5"] <= 100 and final["nll"] > 0 and 0 <= final["ece"] <= 100
+    final = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND kind=? AND epoch IS NULL",
+                       run_id, EVAL))
+    assert set(final) == {TOP1, TOP5, NLL, ECE}
+    assert 0 <= final[TOP1] <= final[TOP5] <= 100 and final[NLL] > 0 and 0 <= final[ECE] <= 100
     per_epoch = {n for (n,) in query(db_path, "SELECT name FROM metric WHERE run_id=? AND epoch=0", run_id)}
-    assert {"train_loss", "lr", "test_top1", "epoch_time_s"} <= per_epoch
+    assert {TRAIN_LOSS, LR, TEST_TOP1, EPOCH_TIME} <= per_epoch
     state = torch.load(ckpt, weights_only=True)
     assert state["epoch"] == 0 and {"model", "optimizer", "scheduler", "rng", "config"} <= set(state)
     assert (isolated_results / "runs" / run_id / "config.json").is_file()
@@ -45,7 +49,7 @@ def test_same_seed_gives_same_result_and_other_seed_differs(msda, db_path):
     for seeds in ("0", "0", "1"):
         assert msda("train", "--recipe", "digits-vanilla", "--seeds", seeds, *FAST).code == 0
     nll = [v for (v,) in query(db_path, "SELECT m.value FROM metric m JOIN run r ON r.id=m.run_id "
-                                        "WHERE m.name='nll' AND m.kind='eval' ORDER BY r.created_at")]
+                                        "WHERE m.name=? AND m.kind=? ORDER BY r.created_at", NLL, EVAL)]
     assert nll[0] == nll[1] and nll[0] != nll[2]
 
 
@@ -106,10 +110,10 @@ def test_eval_recomputes_the_stored_final_metrics(msda, db_path):
     (run_id,) = query(db_path, "SELECT id FROM run")[0]
     r = msda("eval", run_id[:5], "--format", "csv")  # a unique prefix is enough
     assert r.code == 0, r.stderr
-    assert r.stdout.splitlines()[0] == "run,dataset,top1,top5,ece,nll"
-    rows = query(db_path, "SELECT name, value, params FROM metric WHERE kind='eval' ORDER BY id")
+    assert r.stdout.splitlines()[0] == f"run,dataset,{TOP1},{TOP5},{ECE},{NLL}"
+    rows = query(db_path, "SELECT name, value, params FROM metric WHERE kind=? ORDER BY id", EVAL)
     trained, evaluated = dict((n, v) for n, v, _ in rows[:4]), dict((n, v) for n, v, _ in rows[4:])
-    assert set(evaluated) == {"top1", "top5", "nll", "ece"}
+    assert set(evaluated) == {TOP1, TOP5, NLL, ECE}
     for name in trained:
         assert evaluated[name] == pytest.approx(trained[name], abs=1e-4)
     assert json.loads(rows[-1][2])["n_examples"] == 360
@@ -134,10 +138,10 @@ def test_runs_list_show_rm(msda, db_path, isolated_results):
     r = msda("runs", "list", "--format", "json")
     assert {row["id"] for row in json.loads(r.stdout)} == set(ids)
     r = msda("runs", "show", ids[0])
-    assert r.code == 0 and "digits-cnn" in r.stdout and "train_loss" in r.stdout
+    assert r.code == 0 and "digits-cnn" in r.stdout and TRAIN_LOSS in r.stdout
     shown = json.loads(msda("runs", "show", ids[0], "--format", "json").stdout)
     assert shown["id"] == ids[0] and shown["config"]["arch"] == "digits-cnn"
-    assert {(m["kind"], m["name"]) for m in shown["metrics"] if m["epoch"] is None} >= {("eval", "top1"), ("eval", "ece")}
+    assert {(m["kind"], m["name"]) for m in shown["metrics"] if m["epoch"] is None} >= {(EVAL, TOP1), (EVAL, ECE)}
     assert "| epoch |" in " ".join(msda("runs", "show", ids[0], "--format", "markdown").stdout.split())
     assert msda("runs", "rm", ids[0], "--yes").code == 0
     assert [i for (i,) in query(db_path, "SELECT id FROM run")] == [ids[1]]
@@ -185,8 +189,8 @@ def test_every_training_sample_is_seen_each_epoch(msda, db_path):
     # 1437 digits at batch 100: 14 full batches and one of 37, none dropped.
     assert msda("train", "--recipe", "digits-vanilla", "--set", "data.options.image_size=16",
                 "--set", "batch_size=100", "--epochs", "1").code == 0
-    m = dict(query(db_path, "SELECT name, value FROM metric WHERE kind='train' AND epoch IS NULL"))
-    assert round(m["images_per_s"] * m["train_time_s"]) == 1437
+    m = dict(query(db_path, "SELECT name, value FROM metric WHERE kind=? AND epoch IS NULL", TRAIN))
+    assert round(m[IMAGES_PER_S] * m[TRAIN_TIME]) == 1437
 
 
 def test_mlp_trains_on_flattened_images(msda, db_path):
@@ -225,7 +229,7 @@ def test_mixed_precision_training_on_cpu(isolated_results, db_path):
     assert proc.returncode == 0, proc.stderr[-2000:]
     (status, config), = query(db_path, "SELECT status, config FROM run")
     assert status == "finished" and json.loads(config)["precision"] == "bf16"
-    (nll,), = query(db_path, "SELECT value FROM metric WHERE kind='eval' AND name='nll'")
+    (nll,), = query(db_path, "SELECT value FROM metric WHERE kind=? AND name=?", EVAL, NLL)
     assert nll == nll and nll > 0  # finite, not NaN
 
 
