@@ -163,12 +163,33 @@ def train(
     precision = preflight(req, db, resume_id=resume)
     # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
     accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
-    with _progress() as progress:
-        run_ids = train_runs(req, db, accelerator, progress=progress if accelerator.is_main_process else None,
-                             resume_id=resume)
+    try:
+        with _progress() as progress:
+            run_ids = train_runs(req, db, accelerator, progress=progress if accelerator.is_main_process else None,
+                                 resume_id=resume)
+    except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run is stored interrupted; say how to go on
+        if accelerator.is_main_process:
+            _tell_interrupted(db)
+        raise typer.Exit(130) from None
     if accelerator.is_main_process:
         _print_runs(_store(db), run_ids, fmt, title="Finished runs")
     accelerator.end_training()
+
+
+def _tell_interrupted(db: Optional[Path]) -> None:
+    """One line per run this process was training when it was stopped, with the command that continues it."""
+    import os
+
+    store = _store(db, read_only=True)
+    db_flag = f" --db {db}" if db is not None else ""
+    stopped = [r for r in store.list_runs(status="interrupted") if r.pid == os.getpid()]
+    for run in stopped:
+        planned = json.loads(run.config).get("epochs")
+        err.print(f"msda: interrupted: run {run.id} ({run.method}, {run.arch}, seed {run.seed}) stopped after epoch "
+                  f"{run.epochs_done} of {planned}; continue it with: msda train --resume {run.id}{db_flag}",
+                  markup=False, highlight=False, soft_wrap=True)
+    if not stopped:
+        err.print("msda: interrupted before a run started; nothing was stored", markup=False)
 
 
 # ----- eval ---------------------------------------------------------------------------
