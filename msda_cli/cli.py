@@ -315,6 +315,9 @@ def report(
     paper: Annotated[bool, typer.Option("--paper", help="Show the published value beside each cell, and our difference.")] = False,
     runs: Annotated[bool, typer.Option("--runs", help="List the run ids behind each cell.")] = False,
     include_unfinished: Annotated[bool, typer.Option("--include-unfinished", help="Also count running, failed and interrupted runs.")] = False,
+    caption: Annotated[Optional[str], typer.Option(help="Replace the table's caption (every text format).")] = None,
+    label: Annotated[Optional[str], typer.Option(help="LaTeX \\label of the table (default tab:msda-<table id>).")] = None,
+    landscape: Annotated[bool, typer.Option("--landscape", help="LaTeX: a sidewaystable (package rotating).")] = False,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
@@ -326,6 +329,7 @@ def report(
       msda report --table 2 --paper
       msda report --rows method --cols arch --metric top1 --where dataset=digits
       msda report --table dcutmix-1 --format latex
+      msda report --table 2 --paper --format latex --label tab:cifar --caption "Top-1 accuracy on CIFAR-100."
     """
     import pandas as pd
 
@@ -333,6 +337,7 @@ def report(
     from msda_cli.render import check_format, print_frame
 
     check_format(fmt)
+    reporting.check_label(label)
     if list_tables:
         specs = reporting.list_tables()
         print_frame(pd.DataFrame([{"id": t.id, "paper": t.paper, "caption": t.caption} for t in specs]),
@@ -343,9 +348,9 @@ def report(
                                    where=list(where or []), paper=paper, include_unfinished=include_unfinished,
                                    show_runs=runs, subsets=store.list_subsets())
     if fmt == "rich":
-        out.print(reporting.render_rich(built))
+        out.print(reporting.render_rich(built, caption))
     else:
-        print(reporting.render(built, fmt), end="")
+        print(reporting.render(built, fmt, caption=caption, label=label, landscape=landscape), end="")
 
 
 # ----- reproduce ----------------------------------------------------------------------

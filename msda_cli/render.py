@@ -45,6 +45,8 @@ class TextTable:
     caption: str = ""
     label: str | None = None  # LaTeX: put the tabular in a table float with this label, captioned
     label_columns: int = 0  # leading columns of row labels (never wrapped in the terminal)
+    fit: bool = False  # LaTeX: scale the tabular to the column width (graphicx's \resizebox)
+    landscape: bool = False  # LaTeX: a sidewaystable (the rotating package) for a table wider than a column
 
 
 # ----- escaping -------------------------------------------------------------------------------
@@ -84,15 +86,21 @@ def to_markdown(table: TextTable) -> str:
 
 
 def to_latex(table: TextTable) -> str:
-    """A booktabs tabular; with a label, inside a table float captioned with the title and caption."""
+    """A booktabs tabular; with a label, inside a table float (or sidewaystable) captioned with the title and
+    caption, the tabular scaled to the column width when `fit`."""
     body = pd.DataFrame([[_markup(c, latex_escape, r"\textbf{{{}}}") for c in row] for row in table.rows],
                         columns=range(len(table.headers)))
     styler = body.style.hide(axis="index").relabel_index([latex_escape(h) for h in table.headers], axis=1)
-    float_args = {}
-    if table.label:
-        title = f"{table.title}. {table.caption}".strip()
-        float_args = dict(caption=latex_escape(title), label=table.label, position="t", position_float="centering")
-    return styler.to_latex(column_format=table.align, hrules=True, **float_args)
+    tabular = styler.to_latex(column_format=table.align, hrules=True)
+    if not table.label:
+        return tabular
+    if table.fit:
+        width = r"\textheight" if table.landscape else r"\columnwidth"
+        tabular = f"\\resizebox{{\\ifdim\\width>{width}{width}\\else\\width\\fi}}{{!}}{{%\n{tabular}}}\n"
+    env = "sidewaystable" if table.landscape else "table"
+    title = latex_escape(f"{table.title}. {table.caption}".strip())
+    return (f"\\begin{{{env}}}[t]\n\\centering\n\\caption{{{title}}}\n\\label{{{table.label}}}\n{tabular}"
+            f"\\end{{{env}}}\n")
 
 
 def to_rich(table: TextTable) -> Group:

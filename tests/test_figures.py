@@ -4,6 +4,7 @@ and settings (never run ids), `msda plot curves` draws runs or a report's cells 
 
 from __future__ import annotations
 
+import re
 import struct
 import xml.etree.ElementTree as ET
 
@@ -177,3 +178,60 @@ def test_preview_of_all_methods_is_in_the_papers_order(monkeypatch, tmp_path):
     text = svg_text(out)
     assert "unmixed: λ = 1" in text and "CutMix" in text and "DCutMix" in text
     assert "mix: λ = " in text  # CutMix names the λ of its clipped box
+
+
+# ---- LaTeX tables --------------------------------------------------------------------------
+
+def latex_cells(text: str) -> list[str]:
+    start, end = text.index(r"\midrule"), text.index(r"\bottomrule")
+    return [c.strip().rstrip("\\").strip() for line in text[start:end].splitlines()[1:]
+            for c in re.split(r"(?<!\\)&", line)[1:]]  # `\&` is a row label's ampersand
+
+
+def test_paper_latex_table_has_its_label_a_plain_caption_and_bare_empty_cells(msda, env):
+    r = msda("report", "--table", "2", "--paper", "--format", "latex")
+    assert r.code == 0, r.stderr
+    text = r.stdout
+    assert r"\label{tab:msda-2}" in text and r"\resizebox{\ifdim\width>\columnwidth" in text
+    caption = text[text.index(r"\caption{"):text.index(r"\label{")]
+    assert "`" not in caption and "--runs" not in caption and "msda " not in caption
+    cells = latex_cells(text)
+    assert cells and all(c == "--" for c in cells), cells  # no run: `–` alone, no published value inside
+    rich = msda("report", "--table", "2", "--paper", "--format", "markdown").stdout
+    assert "(paper " in rich  # the terminal and Markdown keep the published values beside empty cells
+
+
+def test_every_table_and_pivot_has_its_own_label_and_overrides_apply(msda, env):
+    from msda_cli.report import TABLES
+
+    labels = set()
+    for table_id in TABLES:
+        text = msda("report", "--table", table_id, "--format", "latex").stdout
+        labels.add(text[text.index(r"\label{") + 7:text.index("}", text.index(r"\label{"))])
+    assert len(labels) == len(TABLES)
+    pivots = [msda("report", "--where", "dataset=digits", "--metric", m, "--format", "latex").stdout
+              for m in ("top1", "nll")]
+    assert len({p[p.index(r"\label{"):].splitlines()[0] for p in pivots}) == 2
+    r = msda("report", "--table", "digits", "--format", "latex", "--caption", "Our digits results.", "--label",
+             "tab:digits", "--landscape")
+    assert r.code == 0, r.stderr
+    assert r"\begin{sidewaystable}" in r.stdout and r"\label{tab:digits}" in r.stdout
+    assert r"\caption{Digits check: Methods on two small architectures. Our digits results.}" in r.stdout
+    bad = msda("report", "--table", "digits", "--format", "latex", "--label", "tab:a b}")
+    assert bad.code == 2 and "--label" in bad.stderr and len(bad.stderr.strip().splitlines()) == 1
+
+
+@pytest.mark.skipif(__import__("shutil").which("pdflatex") is None, reason="needs pdflatex")
+def test_latex_tables_compile_in_a_two_column_paper(msda, env, tmp_path):
+    import subprocess
+
+    tables = [msda("report", "--table", "2", "--paper", "--format", "latex").stdout,
+              msda("report", "--table", "digits", "--format", "latex", "--landscape").stdout,
+              msda("report", "--where", "dataset=digits", "--paper", "--format", "latex").stdout]
+    doc = tmp_path / "paper.tex"
+    doc.write_text("\\documentclass[twocolumn]{article}\n\\usepackage{booktabs,graphicx,rotating}\n"
+                   "\\begin{document}\n" + "\n".join(tables) + "\n\\end{document}\n")
+    res = subprocess.run(["pdflatex", "-interaction=nonstopmode", "-halt-on-error", doc.name], cwd=tmp_path,
+                         capture_output=True, text=True, timeout=120)
+    assert res.returncode == 0, res.stdout[-2000:]
+    assert "multiply defined" not in res.stdout and (tmp_path / "paper.pdf").read_bytes()[:5] == b"%PDF-"

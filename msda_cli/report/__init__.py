@@ -24,10 +24,10 @@ subsets itself). Modules, in the order data flows through them:
 from __future__ import annotations
 
 from msda_cli.report.build import build_report
-from msda_cli.report.render import FORMATS, render, render_rich
+from msda_cli.report.render import FORMATS, check_label, render, render_rich
 from msda_cli.report.results import Cell, Report
 from msda_cli.report.spec import TableSpec
 from msda_cli.report.tables import TABLES, list_tables
 
-__all__ = ["Cell", "FORMATS", "Report", "TABLES", "TableSpec", "build_report", "list_tables", "render",
-           "render_rich"]
+__all__ = ["Cell", "FORMATS", "Report", "TABLES", "TableSpec", "build_report", "check_label", "list_tables",
+           "render", "render_rich"]

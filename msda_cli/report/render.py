@@ -13,12 +13,13 @@ import csv
 import io
 import json
 import math
+import re
 
 from msda_cli.errors import MsdaError
 from msda_cli.render import FORMATS, MISSING, TextCell, TextTable, rich_to_text, to_latex, to_markdown, to_rich
 from msda_cli.report.results import Cell, Report
 
-__all__ = ["FORMATS", "records", "render", "render_rich", "report_table"]
+__all__ = ["FORMATS", "check_label", "records", "render", "render_rich", "report_table"]
 
 
 # ----- cell text ------------------------------------------------------------------------
@@ -65,18 +66,42 @@ def _row_labels(report: Report) -> list[list[str]]:
     return out
 
 
-def report_table(report: Report) -> TextTable:
-    """The report as a table of text: row labels, then one `mean ± std` cell per column."""
+def table_label(report: Report) -> str:
+    """A LaTeX label unique per table: its id, or for a pivot its title as a slug (metric, rows, columns)."""
+    name = report.table_id or re.sub(r"[^a-z0-9]+", "-", report.title.lower()).strip("-")
+    return f"tab:msda-{name}"
+
+
+def check_label(label: str | None) -> None:
+    if label is not None and not re.fullmatch(r"[A-Za-z0-9:_.\-]+", label):
+        raise MsdaError(f"--label must be letters, digits and :_.- only, got {label!r}")
+
+
+def paper_caption(caption: str) -> str:
+    """A caption for a paper: the sentences that tell how to use the tool (a command, an option) left out."""
+    sentences = re.split(r"(?<=\.)\s+", caption.strip())
+    return " ".join(s for s in sentences if "`" not in s and not re.search(r"(^|\s)--[a-z]", s))
+
+
+def report_table(report: Report, latex: bool = False, caption: str | None = None, label: str | None = None,
+                 landscape: bool = False) -> TextTable:
+    """The report as a table of text: row labels, then one `mean ± std` cell per column.
+
+    For LaTeX (`latex`): the caption without command-line hints, empty cells `–` alone (no published
+    value inside them), the tabular scaled down to the column when wider, a sidewaystable with
+    `landscape`; `caption` and `label` replace the defaults."""
     show_n = len(set(report.seed_counts)) > 1
     rows = []
     for labels, line in zip(_row_labels(report), report.cells):
         rows.append([TextCell(x) for x in labels] + [
-            TextCell(value_text(c, report.decimals, show_n), bold=c.best, aside=extra_text(c, report)) for c in line])
+            TextCell(value_text(c, report.decimals, show_n), bold=c.best,
+                     aside="" if latex and c.mean is None else extra_text(c, report)) for c in line])
+    if caption is None:
+        caption = paper_caption(report.caption) if latex else report.caption
     return TextTable(
         headers=[*report.row_names, *report.columns], rows=rows,
-        align="l" * len(report.row_names) + "r" * len(report.columns), title=report.title, caption=report.caption,
-        label=f"tab:msda-{report.table_id}" if report.table_id else "tab:msda-pivot",
-        label_columns=len(report.row_names),
+        align="l" * len(report.row_names) + "r" * len(report.columns), title=report.title, caption=caption,
+        label=label or table_label(report), label_columns=len(report.row_names), fit=latex, landscape=landscape,
     )
 
 
@@ -125,22 +150,24 @@ def to_json(report: Report) -> str:
 
 
 # ----- entry points ------------------------------------------------------------------------
-def render_rich(report: Report):
-    """For the terminal: a rich Group of the title, the Table (bold best cells) and the caption."""
-    return to_rich(report_table(report))
+def render_rich(report: Report, caption: str | None = None):
+    """For the terminal: a rich Group of the title, the Table (bold best cells) and the caption (or `caption`)."""
+    return to_rich(report_table(report, caption=caption))
 
 
-def render(report: Report, fmt: str) -> str:
-    """markdown | latex | csv | json (| rich: the terminal table as plain text)."""
+def render(report: Report, fmt: str, caption: str | None = None, label: str | None = None,
+           landscape: bool = False) -> str:
+    """markdown | latex | csv | json (| rich: the terminal table as plain text); `caption` replaces the
+    caption; `label` and `landscape` are LaTeX's (see `report_table`)."""
     fmt = (fmt or "").lower()
     if fmt in ("markdown", "md"):
-        return to_markdown(report_table(report))
+        return to_markdown(report_table(report, caption=caption))
     if fmt in ("latex", "tex"):
-        return to_latex(report_table(report))
+        return to_latex(report_table(report, latex=True, caption=caption, label=label, landscape=landscape))
     if fmt == "csv":
         return to_csv(report)
     if fmt == "json":
         return to_json(report)
     if fmt == "rich":
-        return rich_to_text(render_rich(report))
+        return rich_to_text(render_rich(report, caption))
     raise MsdaError(f"unknown report format {fmt!r}; choose from: {', '.join(FORMATS)}")
