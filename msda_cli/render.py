@@ -131,13 +131,28 @@ def rich_to_text(renderable, width: int = 160) -> str:
 
 
 # ----- plain frames ---------------------------------------------------------------------------
+SIGNIFICANT = 7  # what a float32 holds (a metric computed in float32 reads 86.66667, not 86.66666746139526)
+
+
+def significant(v: float) -> float:
+    """`v` to SIGNIFICANT digits: CSV and JSON carry no float32 noise."""
+    return float(f"{v:.{SIGNIFICANT}g}")
+
+
 def plain_text(v) -> str:
-    """A frame value as shown: `–` for missing, floats with two decimals."""
+    """A frame value as shown: `–` for missing, floats with two decimals, or three significant digits below 1
+    (a learning rate of 0.001 is not 0.00)."""
     if v is None or (isinstance(v, float) and pd.isna(v)):
         return MISSING
     if isinstance(v, float):
-        return f"{v:.2f}"
+        return f"{v:.2f}" if abs(v) >= 1 or v == 0 else f"{v:.3g}"
     return str(v)
+
+
+def _significant_floats(df: pd.DataFrame) -> pd.DataFrame:
+    floats = df.select_dtypes("float").columns
+    return df.assign(**{c: df[c].map(lambda v: v if pd.isna(v) else significant(v)) for c in floats}) if len(floats) \
+        else df
 
 
 def frame_table(df: pd.DataFrame, title: str = "") -> TextTable:
@@ -150,9 +165,10 @@ def frame_table(df: pd.DataFrame, title: str = "") -> TextTable:
 def print_frame(df: pd.DataFrame, fmt: str = "rich", title: str = "", console: Console | None = None) -> None:
     check_format(fmt)
     if fmt == "csv":
-        print(df.to_csv(index=False))
+        print(_significant_floats(df).to_csv(index=False))
     elif fmt == "json":
-        print(json.dumps(json.loads(df.to_json(orient="records", date_format="iso")), indent=2))
+        print(json.dumps(json.loads(_significant_floats(df).to_json(orient="records", date_format="iso",
+                                                                    double_precision=15)), indent=2))
     elif fmt == "rich":
         (console or Console()).print(to_rich(frame_table(df, title)))
     else:

@@ -16,7 +16,9 @@ import math
 import re
 
 from msda_cli.errors import MsdaError
-from msda_cli.render import FORMATS, MISSING, TextCell, TextTable, rich_to_text, to_latex, to_markdown, to_rich
+from msda_cli.render import (
+    FORMATS, MISSING, TextCell, TextTable, rich_to_text, significant, to_latex, to_markdown, to_rich,
+)
 from msda_cli.report.results import Cell, Report
 
 __all__ = ["FORMATS", "check_label", "records", "render", "render_rich", "report_table"]
@@ -107,7 +109,7 @@ def report_table(report: Report, latex: bool = False, caption: str | None = None
 
 # ----- CSV / JSON ------------------------------------------------------------------------
 def _num(x: float | None):
-    return None if x is None or (isinstance(x, float) and math.isnan(x)) else x
+    return None if x is None or (isinstance(x, float) and math.isnan(x)) else significant(x)
 
 
 def records(report: Report) -> list[dict]:
