@@ -15,6 +15,7 @@ from rich.console import Console
 from typing_extensions import Annotated
 
 from msda_cli.checks import check_choice, check_float, check_int
+from msda_cli import completion
 from msda_cli.errors import MsdaError, RunFailed
 
 app = typer.Typer(
@@ -22,7 +23,7 @@ app = typer.Typer(
     "Quick start: `msda train --recipe digits-mixup` then `msda report`.",
     no_args_is_help=True,
     pretty_exceptions_enable=False,
-    add_completion=False,
+    add_completion=True,  # msda --install-completion: recipe names, run ids and every choice complete on TAB
 )
 runs_app = typer.Typer(help="List, find, compare, annotate and delete stored runs.", no_args_is_help=True)
 subsets_app = typer.Typer(help="List the stored data subsets (made by `msda subsample`).", no_args_is_help=True)
@@ -65,6 +66,7 @@ DbOption = Annotated[
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: rich, markdown, latex, csv or json.")
 ]
+RunIdArgument = Annotated[str, typer.Argument(help="Run id (or a unique prefix).", autocompletion=completion.run_ids)]
 DpiOption = Annotated[Optional[int], typer.Option("--dpi", help="Resolution of a PNG figure (default 200).")]
 
 
@@ -105,14 +107,17 @@ def _has_accelerator() -> bool:
 # ----- train --------------------------------------------------------------------------
 @app.command()
 def train(
-    recipe: Annotated[Optional[str], typer.Option("--recipe", "-r", help="Recipe name (see `msda recipes list`) or a YAML file.")] = None,
+    recipe: Annotated[Optional[str], typer.Option(
+        "--recipe", "-r", autocompletion=completion.recipe_names,
+        help="Recipe name (see `msda recipes list`) or a YAML file.")] = None,
     method: Annotated[Optional[str], typer.Option(help="Method(s), comma-separated: one run each.")] = None,
     arch: Annotated[Optional[str], typer.Option(help="Architecture(s), comma-separated.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seed(s), comma-separated, e.g. 0,1,2.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Train for this many epochs instead.")] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", help="Override a recipe key, e.g. --set optim.lr=0.05 (repeatable).")] = None,
     subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
-    resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.")] = None,
+    resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.",
+                                                  autocompletion=completion.run_ids)] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
     download: Annotated[bool, typer.Option("--download", help="Download the data set into --data-dir (machines with internet).")] = False,
     cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
@@ -773,7 +778,7 @@ def runs_list(
 
 @runs_app.command("show")
 def runs_show(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunIdArgument,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
@@ -816,7 +821,8 @@ def runs_show(
 
 @runs_app.command("rm")
 def runs_rm(
-    run_ids: Annotated[Optional[List[str]], typer.Argument(help="Run id(s) to delete, with their metrics and files.")] = None,
+    run_ids: Annotated[Optional[List[str]], typer.Argument(
+        help="Run id(s) to delete, with their metrics and files.", autocompletion=completion.run_ids)] = None,
     where: Annotated[Optional[List[str]], typer.Option(
         help="Delete the runs with key=value instead (as in `msda runs list --where`), e.g. tag=demo.")] = None,
     force: Annotated[bool, typer.Option("--force", help="Also delete runs that are still running.")] = False,
@@ -867,7 +873,7 @@ def runs_rm(
 
 @runs_app.command("tag")
 def runs_tag(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunIdArgument,
     add: Annotated[Optional[List[str]], typer.Option("--add", help="Tag to add (repeatable).")] = None,
     remove: Annotated[Optional[List[str]], typer.Option("--remove", help="Tag to remove (repeatable).")] = None,
     name: Annotated[Optional[str], typer.Option(help="Also rename the run.")] = None,
@@ -888,7 +894,7 @@ def runs_tag(
 
 @runs_app.command("note")
 def runs_note(
-    run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
+    run_id: RunIdArgument,
     text: Annotated[str, typer.Argument(help="The note (replaces the run's note; '' clears it).")],
     db: DbOption = None,
 ):
@@ -901,7 +907,8 @@ def runs_note(
 
 @runs_app.command("compare")
 def runs_compare(
-    run_ids: Annotated[List[str], typer.Argument(help="Two or more run ids (or unique prefixes).")],
+    run_ids: Annotated[List[str], typer.Argument(help="Two or more run ids (or unique prefixes).",
+                                                 autocompletion=completion.run_ids)],
     all_keys: Annotated[bool, typer.Option("--all", help="Show every config key, not only those that differ.")] = False,
     fmt: FormatOption = "rich",
     db: DbOption = None,
@@ -956,7 +963,7 @@ def recipes_list(fmt: FormatOption = "rich"):
 
 @recipes_app.command("show")
 def recipes_show(
-    name: Annotated[str, typer.Argument(help="Recipe name or YAML file.")],
+    name: Annotated[str, typer.Argument(help="Recipe name or YAML file.", autocompletion=completion.recipe_names)],
     resolved: Annotated[bool, typer.Option("--resolved", help="Print the recipe with its bases merged in.")] = False,
 ):
     """A recipe as written, with the bases it extends (and their comments); --resolved merges them."""

@@ -31,7 +31,7 @@ LAYERS = [
     {"runs"},  # a stored run opened for measuring
     {"robust", "analysis", "subsample", "eval_command"},  # the measuring commands
     {"report"},  # paper tables from the store
-    {"reproduce", "curves"},  # a paper table's plan made real; training curves of runs or of a table's cells
+    {"reproduce", "curves", "completion"},  # a table's plan made real; training curves; shell completion
     {"export"},  # stored runs to TensorBoard and MLflow (named as curves names them)
     {"cli"},  # the command line
     {"__main__"},  # `python -m msda_cli`
