@@ -168,8 +168,10 @@ def train(
     precision = preflight(req, db, resume_id=resume)
     # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
     accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
+    from msda_cli.engine.train_view import RunsProgress, run_labels
+
     try:
-        with _progress() as progress:
+        with RunsProgress(run_labels(req, db, resume), err) as progress:
             run_ids = train_runs(req, db, accelerator, progress=progress if accelerator.is_main_process else None,
                                  resume_id=resume)
     except KeyboardInterrupt:  # Ctrl-C or SIGTERM: the run is stored interrupted; say how to go on

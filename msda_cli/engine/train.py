@@ -190,9 +190,12 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 log.write(line + "\n")
             if progress is not None:
                 progress.console.print(line, markup=False, highlight=False)
+                progress.update(task, loss=float(stats["train_loss"]), top1=float(metrics[TOP1]))
         if not math.isfinite(stats["train_loss"]):  # on every process: the loss is reduced over all of them
             raise LossDiverged(f"run {run_id} failed: the training loss diverged to {stats['train_loss']} in epoch "
                                f"{epoch + 1} (its metrics are stored as they are); lower optim.lr or set grad_clip")
+    if task is not None:  # the run's bar goes; its epochs' lines stay
+        progress.remove_task(task)
     if not metrics:  # resumed after the last checkpoint of a run that died before finishing
         metrics = evaluate(model, test_loader, accelerator)
     accelerator.wait_for_everyone()
