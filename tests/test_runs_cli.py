@@ -77,8 +77,7 @@ def test_compare_shows_the_keys_that_differ_and_the_metrics(msda, runs):
     _, ids = runs
     r = msda("runs", "compare", ids["v0"], ids["m0"], "--format", "json")
     assert r.code == 0, r.stderr
-    config, metrics = [json.loads(part) for part in r.stdout.strip().split("\n\n")] if "\n\n" in r.stdout.strip() \
-        else _two_json(r.stdout)
+    config, metrics = _two_json(r.stdout)  # two JSON documents: the config keys, then the metrics
     keys = {row["key"] for row in config}
     assert {"method", "optim.lr", "recipe", "name"} <= keys and "epochs" not in keys and "seed" not in keys
     top1 = next(row for row in metrics if row["metric"] == "top1")
@@ -86,6 +85,17 @@ def test_compare_shows_the_keys_that_differ_and_the_metrics(msda, runs):
     assert [v for k, v in top1.items() if k.startswith(ids["m0"])] == [93.0]
     r = msda("runs", "compare", ids["v0"])
     assert r.code == 2 and "two or more" in r.stderr
+
+
+def test_compare_shows_zero_epochs_done_as_zero(msda, db_path):
+    store = Store(db_path)
+    fresh = store.create_run(method="mixup", arch="digits-cnn", config=json.dumps({"epochs": 4}))
+    store.update_run(fresh.id, status="failed")
+    other = _run(store, "cutmix", 0, 95.0, epochs_done=4)
+    r = msda("runs", "compare", fresh.id, other, "--format", "json")
+    config = _two_json(r.stdout)[0]
+    row = next(row for row in config if row["key"] == "epochs_done")
+    assert sorted(v for k, v in row.items() if k != "key") == [0, 4]
 
 
 def _two_json(text):

@@ -19,7 +19,8 @@ def compare_runs(store, runs: list, all_keys: bool = False) -> tuple[pd.DataFram
     """(config: one row per key whose values differ between the runs, or every key; metrics: one row per
     final metric, its latest value per run), one column per run."""
     labels = [_label(run) for run in runs]
-    flat = [{**{f: getattr(run, f) or "" for f in RUN_FIELDS}, **flatten(json.loads(run.config))} for run in runs]
+    flat = [{**{f: "" if getattr(run, f) is None else getattr(run, f) for f in RUN_FIELDS},
+             **flatten(json.loads(run.config))} for run in runs]
     keys = list(dict.fromkeys(k for f in flat for k in f))
     shown = [k for k in keys if all_keys or len({json.dumps(f.get(k), default=str) for f in flat}) > 1]
     config = pd.DataFrame([{"key": k, **{lab: f.get(k, "") for lab, f in zip(labels, flat)}} for k in shown],
