@@ -8,6 +8,7 @@ training loop reconciles the store with the file on resume).
 
 from __future__ import annotations
 
+import math
 import os
 import pickle
 import random
@@ -22,6 +23,7 @@ from msda_cli.errors import MsdaError
 from msda_cli.faults import declare, fault_point
 
 CHECKPOINT_NAME = "checkpoint.pt"
+BEST_NAME = "best.pt"  # checkpoint_keep best|both: model, epoch, config and test_top1 of the best epoch so far
 RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch")  # what a resumed run reads
 declare("checkpoint.tmp_written", "checkpoint.renamed")
 
@@ -37,11 +39,20 @@ def rng_state() -> dict:
 
 def run_checkpoint(store, run) -> Path | None:
     """A run's checkpoint: the file in its run folder, which is the truth (a kill between the rename
-    and the database write leaves the row's `checkpoint` one epoch behind, or empty); else the row's."""
-    path = store.run_dir(run.id) / CHECKPOINT_NAME
-    if path.is_file():
-        return path
+    and the database write leaves the row's `checkpoint` one epoch behind, or empty), or its best.pt
+    (checkpoint_keep: best keeps only that one); else the row's."""
+    for name in (CHECKPOINT_NAME, BEST_NAME):
+        path = store.run_dir(run.id) / name
+        if path.is_file():
+            return path
     return Path(run.checkpoint) if run.checkpoint else None
+
+
+def best_top1(path: Path) -> float:
+    """The test top-1 of the best epoch so far, from its checkpoint `path` (best.pt); −inf before the first."""
+    if not Path(path).is_file():
+        return -math.inf
+    return float(load_checkpoint(path, keys=("test_top1",))["test_top1"])
 
 
 def temp_path(path: Path) -> Path:

@@ -21,6 +21,7 @@ from torch.utils.data import DataLoader, DistributedSampler
 from msda_cli import __version__
 from msda_cli.config import Config
 from msda_cli.engine import build
+from msda_cli.engine.checkpoint import BEST_NAME, best_top1
 from msda_cli.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint
 from msda_cli.errors import RunFailed
 from msda_cli.evaluation import evaluate
@@ -85,6 +86,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         run_id, run_dir = broadcast_object_list([run_id, run_dir])
     run_dir = Path(run_dir)
     ckpt_path = run_dir / CHECKPOINT_NAME
+    best_path = run_dir / BEST_NAME  # checkpoint_keep best|both: the model of the best epoch so far
 
     # ---- data, model, method, optimizer ------------------------------------------------
     torch.set_num_threads(cfg.threads)  # the cores this run is given (config.cores_given), recorded in its config
@@ -149,6 +151,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     train_time = 0.0
     images = 0
     metrics: dict = {}
+    best = best_top1(best_path) if main and resume and cfg.checkpoint_keep != "last" else -math.inf
     for epoch in range(start_epoch, cfg.epochs):
         seed = epoch_seed(cfg.seed, epoch, rank)
         set_seed(seed)
@@ -176,6 +179,11 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 "config": json.loads(cfg.model_dump_json()),
                 "msda_version": __version__,
             })
+        if main and cfg.checkpoint_keep != "last" and float(metrics[TOP1]) > best:
+            best = float(metrics[TOP1])
+            save_checkpoint(best_path, {"model": accelerator.unwrap_model(model).state_dict(), "epoch": epoch,
+                                        "config": json.loads(cfg.model_dump_json()), "msda_version": __version__,
+                                        "test_top1": best})
         if main:
             store.add_metrics(run_id, TRAIN, [
                 (TRAIN_LOSS, stats["train_loss"], epoch),
@@ -205,4 +213,6 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         if train_time > 0:
             store.add_metrics(run_id, TRAIN, [(TRAIN_TIME, train_time), (IMAGES_PER_S, images / train_time)])
         store.finish_run(run_id)
+        if cfg.checkpoint_keep == "best":  # the best epoch's model is the run's from now on (eval, robust, analyze)
+            ckpt_path.unlink(missing_ok=True)
     return run_id

@@ -1,0 +1,57 @@
+"""checkpoint_keep: last (checkpoint.pt only), both (and best.pt, the epoch of highest test top-1 so far),
+best (best.pt only once the run finishes; eval then measures that epoch's model)."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+
+from conftest import query
+from msda_cli.metric_names import TEST_TOP1, TOP1, TRAIN
+
+# a constant, high learning rate: top-1 peaks in epoch 5 of 6, so the best epoch is not the last
+FAST = ["--recipe", "digits-vanilla", "--set", "data.options.image_size=16", "--set", "batch_size=128",
+        "--epochs", "6", "--set", "optim.lr=0.4", "--set", "schedule.name=constant", "--set", "optim.momentum=0.95"]
+
+
+def trained(msda, db_path, keep):
+    r = msda("train", *FAST, "--set", f"checkpoint_keep={keep}")
+    assert r.code == 0, r.stderr
+    (run_id,), = query(db_path, "SELECT id FROM run")
+    folder = db_path.parent / "runs" / run_id
+    top1 = [v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND kind=? AND name=? "
+                                         "ORDER BY epoch", run_id, TRAIN, TEST_TOP1)]
+    return run_id, folder, top1
+
+
+def test_last_keeps_only_the_last_epoch(msda, db_path):
+    _, folder, _ = trained(msda, db_path, "last")
+    assert (folder / "checkpoint.pt").is_file() and not (folder / "best.pt").exists()
+
+
+def test_both_keeps_the_best_epoch_beside_the_last(msda, db_path):
+    _, folder, top1 = trained(msda, db_path, "both")
+    best = torch.load(folder / "best.pt", weights_only=True)
+    last = torch.load(folder / "checkpoint.pt", weights_only=True)
+    first_max = top1.index(max(top1))  # a later epoch of equal top-1 does not replace it
+    assert best["epoch"] == first_max and best["test_top1"] == pytest.approx(max(top1), abs=1e-4)
+    assert last["epoch"] == len(top1) - 1 and best["config"]["checkpoint_keep"] == "both"
+    assert best["epoch"] < last["epoch"]  # two different models kept
+    assert not all(torch.equal(best["model"][k], last["model"][k]) for k in last["model"])
+
+
+def test_best_leaves_the_best_model_and_eval_measures_it(msda, db_path):
+    run_id, folder, top1 = trained(msda, db_path, "best")
+    assert top1.index(max(top1)) < len(top1) - 1, top1  # else the last epoch would pass for the best
+    assert not (folder / "checkpoint.pt").exists() and (folder / "best.pt").is_file()
+    r = msda("eval", run_id, "--format", "json")
+    assert r.code == 0, r.stderr
+    values = [v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND kind='eval' AND name=? "
+                                           "ORDER BY id", run_id, TOP1)]
+    assert values[-1] == pytest.approx(max(top1), abs=1e-4), (values, top1)
+
+
+def test_an_unknown_keep_is_one_line(msda, db_path):
+    r = msda("train", *FAST, "--set", "checkpoint_keep=all")
+    assert r.code == 2 and "checkpoint_keep" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+    assert not db_path.exists() or not query(db_path, "SELECT id FROM run")
