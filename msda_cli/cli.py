@@ -768,8 +768,8 @@ def runs_list(
     from msda_cli.store.tables import RUN_STATUSES
 
     check_format(fmt)
-    if status is not None and status not in RUN_STATUSES:
-        raise MsdaError(f"unknown status {status!r}; choose from: {', '.join(RUN_STATUSES)}")
+    if status is not None:
+        check_choice("status", status, RUN_STATUSES)
     store = _store(db, read_only=True)  # reads only: a read-only or full disk will do, a missing database is empty
     frame = runs_summary(store)
     configs = store.runs_frame()["config"].reset_index(drop=True)

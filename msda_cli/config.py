@@ -181,7 +181,8 @@ def validate(raw: dict, source: str = "recipe") -> Config:
             parent = _model_at(err["loc"][:-1])
             valid = ", ".join(sorted(parent.model_fields)) if parent else ""
             msg = f"unknown key; valid keys here: {valid}"
-        raise MsdaError(f"{source}: {where}: {msg}" + (f" (got {err['input']!r})" if err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict) else "")) from None
+        shows_input = err["type"] != "extra_forbidden" and not isinstance(err.get("input"), dict)
+        raise MsdaError(f"{source}: {where}: {msg}" + (f" (got {err['input']!r})" if shows_input else "")) from None
 
 
 def _non_finite(node, path: tuple = ()) -> tuple[str, float] | None:
