@@ -46,7 +46,8 @@ def naive_scores(model, x, y, num_classes, s: ScoreSettings, device, seed=0):
             label = torch.zeros(num_classes, device=device)
             py, px, ph, pw = 0, 0, H, W
             prev = i
-            for k in range(1, K):  # stick-breaking: box k keeps v = φ_{k−1} / (1 − Σ_{j<k−1} φ_j) of its parent
+            # stick-breaking: box k keeps v = φ_{k−1} / (1 − Σ_{j<k−1} φ_j) of its parent
+            for k in range(1, K):
                 v = min(1.0, phi[k - 1] / max(1e-12, 1.0 - phi[:k - 1].sum()))
                 h, w = round(ph * math.sqrt(max(0.0, 1 - v))), round(pw * math.sqrt(max(0.0, 1 - v)))
                 y0, x0 = py + rng.integers(0, ph - h + 1), px + rng.integers(0, pw - w + 1)

@@ -41,7 +41,8 @@ def _version(value: bool) -> None:
 
 @app.callback()
 def _main_options(
-    version: Annotated[bool, typer.Option("--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
+    version: Annotated[bool, typer.Option(
+        "--version", callback=_version, is_eager=True, help="Print the version and exit.")] = False,
 ):
     """msda: train, attack, subsample and compare mixed-sample data augmentation methods.
 
@@ -84,7 +85,9 @@ def _ints(text: Optional[str], name: str) -> list[int]:
 
 
 def _progress():
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
+    from rich.progress import (
+        BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn,
+    )
 
     return Progress(TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
                     TimeElapsedColumn(), TimeRemainingColumn(), console=err, transient=False,
@@ -114,19 +117,22 @@ def train(
     arch: Annotated[Optional[str], typer.Option(help="Architecture(s), comma-separated.")] = None,
     seeds: Annotated[Optional[str], typer.Option(help="Seed(s), comma-separated, e.g. 0,1,2.")] = None,
     epochs: Annotated[Optional[int], typer.Option(help="Train for this many epochs instead.")] = None,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Override a recipe key, e.g. --set optim.lr=0.05 (repeatable).")] = None,
+    set_: Annotated[Optional[List[str]], typer.Option(
+        "--set", help="Override a recipe key, e.g. --set optim.lr=0.05 (repeatable).")] = None,
     subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.",
                                                   autocompletion=completion.run_ids)] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
-    download: Annotated[bool, typer.Option("--download", help="Download the data set into --data-dir (machines with internet).")] = False,
+    download: Annotated[bool, typer.Option(
+        "--download", help="Download the data set into --data-dir (machines with internet).")] = False,
     cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
     jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
     gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
     gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
     run_id: Annotated[Optional[str], typer.Option("--run-id", hidden=True, help="New run id.")] = None,
     name: Annotated[Optional[str], typer.Option(help="A name for the run(s), shown by `msda runs list`.")] = None,
-    tag: Annotated[Optional[List[str]], typer.Option("--tag", help="Tag the run(s), e.g. --tag baseline (repeatable).")] = None,
+    tag: Annotated[Optional[List[str]], typer.Option(
+        "--tag", help="Tag the run(s), e.g. --tag baseline (repeatable).")] = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
@@ -228,12 +234,18 @@ def robust(
     steps: Annotated[int, typer.Option(help="PGD steps.")] = 10,
     step_size: Annotated[float, typer.Option("--step-size", help="PGD step size in pixel units.")] = 2.0,
     restarts: Annotated[int, typer.Option(help="PGD random restarts (per-example worst case).")] = 1,
-    source: Annotated[Optional[str], typer.Option(help="Craft PGD examples on this run instead (gray-box if same arch, else black-box).")] = None,
-    ood: Annotated[Optional[str], typer.Option(help="Out-of-distribution set: a data set name or a folder of class folders (AUPR, AUROC).")] = None,
-    natural_adversarial: Annotated[Optional[str], typer.Option("--natural-adversarial", help="ImageNet-A folder: accuracy over its 200 classes.")] = None,
-    deform: Annotated[bool, typer.Option("--deform", help="Accuracy under the eight deformations of MixupE Table 8.")] = False,
-    corruptions: Annotated[Optional[str], typer.Option(help="CIFAR-10/100-C folder: accuracy per corruption and severity.")] = None,
-    n_examples: Annotated[Optional[int], typer.Option("--n-examples", help="Evaluate a fixed subset of N test examples.")] = None,
+    source: Annotated[Optional[str], typer.Option(
+        help="Craft PGD examples on this run instead (gray-box if same arch, else black-box).")] = None,
+    ood: Annotated[Optional[str], typer.Option(
+        help="Out-of-distribution set: a data set name or a folder of class folders (AUPR, AUROC).")] = None,
+    natural_adversarial: Annotated[Optional[str], typer.Option(
+        "--natural-adversarial", help="ImageNet-A folder: accuracy over its 200 classes.")] = None,
+    deform: Annotated[bool, typer.Option(
+        "--deform", help="Accuracy under the eight deformations of MixupE Table 8.")] = False,
+    corruptions: Annotated[Optional[str], typer.Option(
+        help="CIFAR-10/100-C folder: accuracy per corruption and severity.")] = None,
+    n_examples: Annotated[Optional[int], typer.Option(
+        "--n-examples", help="Evaluate a fixed subset of N test examples.")] = None,
     batch_size: Annotated[int, typer.Option("--batch-size", help="Examples per batch on the device.")] = 256,
     seed: Annotated[int, typer.Option(help="Seed of the subset, random starts and deformations.")] = 0,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data sets.")] = None,
@@ -271,13 +283,16 @@ def robust(
 # ----- preview ------------------------------------------------------------------------
 @app.command()
 def preview(
-    method: Annotated[str, typer.Option("--method", "--methods", "-m", help="Method(s), comma-separated, or `all` (one row each).")],
+    method: Annotated[str, typer.Option(
+        "--method", "--methods", "-m", help="Method(s), comma-separated, or `all` (one row each).")],
     out_path: Annotated[Path, typer.Option(
         "--out", "-o", help="Figure to write: .png, .pdf or .svg.")] = Path("preview.png"),
     lam: Annotated[Optional[float], typer.Option(help="Mixing weight λ of the first image; omit to draw it.")] = 0.65,
-    images: Annotated[Optional[List[Path]], typer.Option("--images", help="Your source images (two or more), e.g. --images a.png b.png.")] = None,
+    images: Annotated[Optional[List[Path]], typer.Option(
+        "--images", help="Your source images (two or more), e.g. --images a.png b.png.")] = None,
     more_images: Annotated[Optional[List[Path]], typer.Argument(hidden=True)] = None,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Method hyperparameter, e.g. --set r=0.75 (repeatable).")] = None,
+    set_: Annotated[Optional[List[str]], typer.Option(
+        "--set", help="Method hyperparameter, e.g. --set r=0.75 (repeatable).")] = None,
     seed: Annotated[int, typer.Option(help="Seed of the random draws (box positions, partners).")] = 0,
     dpi: DpiOption = None,
 ):
@@ -313,17 +328,24 @@ def preview(
 # ----- report -------------------------------------------------------------------------
 @app.command()
 def report(
-    table: Annotated[Optional[str], typer.Option("--table", "-t", help="A paper table id (see --list-tables), e.g. 2 or dcutmix-1.")] = None,
+    table: Annotated[Optional[str], typer.Option(
+        "--table", "-t", help="A paper table id (see --list-tables), e.g. 2 or dcutmix-1.")] = None,
     list_tables: Annotated[bool, typer.Option("--list-tables", help="List the paper tables and exit.")] = False,
-    rows: Annotated[str, typer.Option(help="Row key(s) of an ad-hoc pivot: run columns or config keys (mixer.alpha).")] = "method",
+    rows: Annotated[str, typer.Option(
+        help="Row key(s) of an ad-hoc pivot: run columns or config keys (mixer.alpha).")] = "method",
     cols: Annotated[str, typer.Option(help="Column key(s) of an ad-hoc pivot.")] = "arch",
-    metric: Annotated[Optional[str], typer.Option(help="Metric: top1, error, top5, nll, ece, pgd, ... (default top1).")] = None,
-    where: Annotated[Optional[List[str]], typer.Option(help="Keep runs with key=value, e.g. dataset=digits or mixer.r=0.5 (repeatable).")] = None,
-    paper: Annotated[bool, typer.Option("--paper", help="Show the published value beside each cell, and our difference.")] = False,
+    metric: Annotated[Optional[str], typer.Option(
+        help="Metric: top1, error, top5, nll, ece, pgd, ... (default top1).")] = None,
+    where: Annotated[Optional[List[str]], typer.Option(
+        help="Keep runs with key=value, e.g. dataset=digits or mixer.r=0.5 (repeatable).")] = None,
+    paper: Annotated[bool, typer.Option(
+        "--paper", help="Show the published value beside each cell, and our difference.")] = False,
     runs: Annotated[bool, typer.Option("--runs", help="List the run ids behind each cell.")] = False,
-    include_unfinished: Annotated[bool, typer.Option("--include-unfinished", help="Also count running, failed and interrupted runs.")] = False,
+    include_unfinished: Annotated[bool, typer.Option(
+        "--include-unfinished", help="Also count running, failed and interrupted runs.")] = False,
     caption: Annotated[Optional[str], typer.Option(help="Replace the table's caption (every text format).")] = None,
-    label: Annotated[Optional[str], typer.Option(help="LaTeX \\label of the table (default tab:msda-<table id>).")] = None,
+    label: Annotated[Optional[str], typer.Option(
+        help="LaTeX \\label of the table (default tab:msda-<table id>).")] = None,
     landscape: Annotated[bool, typer.Option("--landscape", help="LaTeX: a sidewaystable (package rotating).")] = False,
     fmt: FormatOption = "rich",
     db: DbOption = None,
@@ -401,19 +423,25 @@ def reproduce(
 # ----- subsample ----------------------------------------------------------------------
 @app.command()
 def subsample(
-    run_id: Annotated[str, typer.Argument(help="Trained run whose model scores its training set (id or unique prefix).")],
-    ratio: Annotated[Optional[str], typer.Option(help="Subset ratio(s) t in (0, 1], comma-separated: one subset each.")] = None,
+    run_id: Annotated[str, typer.Argument(
+        help="Trained run whose model scores its training set (id or unique prefix).")],
+    ratio: Annotated[Optional[str], typer.Option(
+        help="Subset ratio(s) t in (0, 1], comma-separated: one subset each.")] = None,
     measure: Annotated[str, typer.Option(help="Measure(s), comma-separated: cv, mean, std or random.")] = "cv",
     order: Annotated[str, typer.Option(help="End of the measure to keep: high or low (high,low for both).")] = "high",
     select: Annotated[str, typer.Option(
         help="Per class: top or interval (the first round(t*N), or evenly spaced ranks).")] = "top",
     mixes: Annotated[int, typer.Option(help="DCutMix mixes M per anchor.")] = 10,
     partners: Annotated[int, typer.Option(help="Partner images K-1 per mix.")] = 2,
-    partner_alpha: Annotated[str, typer.Option("--partner-alpha", help="Dirichlet alpha of the partners' shares (e.g. 2/9).")] = "2/9",
-    anchor_share: Annotated[str, typer.Option("--anchor-share", help="The anchor's fixed share of the image, in (0, 1).")] = "1/3",
-    batch_size: Annotated[int, typer.Option("--batch-size", help="Anchors per forward pass (each brings M mixes).")] = 32,
+    partner_alpha: Annotated[str, typer.Option(
+        "--partner-alpha", help="Dirichlet alpha of the partners' shares (e.g. 2/9).")] = "2/9",
+    anchor_share: Annotated[str, typer.Option(
+        "--anchor-share", help="The anchor's fixed share of the image, in (0, 1).")] = "1/3",
+    batch_size: Annotated[int, typer.Option(
+        "--batch-size", help="Anchors per forward pass (each brings M mixes).")] = 32,
     seed: Annotated[int, typer.Option(help="Seed of the mixes and of the random measure.")] = 0,
-    export: Annotated[Optional[str], typer.Option(help="Also write per-sample scores (index, label, mean, std, cv, losses) to this CSV.")] = None,
+    export: Annotated[Optional[str], typer.Option(
+        help="Also write per-sample scores (index, label, mean, std, cv, losses) to this CSV.")] = None,
     data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
@@ -469,11 +497,13 @@ def _check_out(path: Optional[Path], dpi: Optional[int] = None) -> None:
 def analyze_coeffs(
     method: Annotated[str, typer.Option("--method", "-m", help="Method(s), comma-separated: one map each.")],
     lam: Annotated[float, typer.Option(help="The fixed mixing weight λ of the first image, in [0, 1].")] = 0.5,
-    set_: Annotated[Optional[List[str]], typer.Option("--set", help="Method hyperparameter, e.g. --set r=0.75 (repeatable).")] = None,
+    set_: Annotated[Optional[List[str]], typer.Option(
+        "--set", help="Method hyperparameter, e.g. --set r=0.75 (repeatable).")] = None,
     size: Annotated[int, typer.Option(help="Image side in pixels (square images).")] = 32,
     draws: Annotated[int, typer.Option(help="Monte-Carlo masks per method.")] = 4000,
     max_offset: Annotated[int, typer.Option("--max-offset", help="Largest |dx|, |dy| of the map.")] = 8,
-    margin: Annotated[int, typer.Option(help="Only pixels this far from the border (the GMix closed form holds inside).")] = 0,
+    margin: Annotated[int, typer.Option(
+        help="Only pixels this far from the border (the GMix closed form holds inside).")] = 0,
     pixels: Annotated[str, typer.Option(
         help="interior: the same pixels (max-offset or more inside) at every offset; valid: every pair in the image.")
     ] = "interior",
@@ -551,7 +581,8 @@ def analyze_gradprod(
     seed: Annotated[int, typer.Option(help="Seed of the image subset.")] = 0,
     output: Annotated[str, typer.Option(
         help="f: prob, logit or loss (prob: the true-class softmax, the paper's example).")] = "prob",
-    channels: Annotated[str, typer.Option(help="Per-pixel gradient over channels: norm or sum (norm: Figure 5).")] = "norm",
+    channels: Annotated[str, typer.Option(
+        help="Per-pixel gradient over channels: norm or sum (norm: Figure 5).")] = "norm",
     reduce: Annotated[str, typer.Option(
         help="Over images: mean or max (the mean of the per-image maxima, or the max: the slides).")] = "mean",
     out_path: Annotated[Optional[Path], typer.Option(
@@ -773,7 +804,8 @@ def runs_list(
     store = _store(db, read_only=True)  # reads only: a read-only or full disk will do, a missing database is empty
     frame = runs_summary(store)
     configs = store.runs_frame()["config"].reset_index(drop=True)
-    keep = where_mask(frame.reset_index(drop=True), configs, list(where or []) + ([f"status={status}"] if status else []))
+    conditions = list(where or []) + ([f"status={status}"] if status else [])
+    keep = where_mask(frame.reset_index(drop=True), configs, conditions)
     frame = sort_runs(frame.reset_index(drop=True)[keep], sort, reverse)
     print_frame(frame.head(limit) if limit else frame, fmt, title=f"Runs in {store.path}", console=out)
 

@@ -127,7 +127,8 @@ def test_preactresnet_runs_at_64px_and_stem_stride(name):
         assert make(name, num_classes=5, stem_stride=2)(x).shape == (2, 5)
 
 
-@pytest.mark.parametrize("name", ["resnet56", "wrn16-8", "preactresnet18", "pyramidnet110", "resnext29-4-24", "resnet50"])
+@pytest.mark.parametrize("name", ["resnet56", "wrn16-8", "preactresnet18", "pyramidnet110", "resnext29-4-24",
+                                  "resnet50"])
 def test_in_chans(name):
     model = make(name, num_classes=4, in_chans=1)
     with torch.no_grad():
@@ -162,7 +163,8 @@ def test_manifold_layers_carry_the_whole_hidden_state(name):
 def test_manifold_layers_in_forward_order():
     model = make("preactresnet18")
     order = []
-    handles = [m.register_forward_hook(lambda mod, inp, out, i=i: order.append(i)) for i, m in enumerate(model.manifold_layers())]
+    handles = [m.register_forward_hook(lambda mod, inp, out, i=i: order.append(i))
+               for i, m in enumerate(model.manifold_layers())]
     with torch.no_grad():
         model(tiny_input("preactresnet18"))
     for h in handles:
@@ -199,7 +201,8 @@ def test_he_init(name):
     assert all(bool((m.bias == 0).all()) for m in model.modules() if isinstance(m, nn.Linear))
 
 
-@pytest.mark.parametrize("name", ["resnet56", "wrn28-2", "preactresnet18", "preactresnet50", "pyramidnet110", "resnext29-4-24", "resnet50"])
+@pytest.mark.parametrize("name", ["resnet56", "wrn28-2", "preactresnet18", "preactresnet50", "pyramidnet110",
+                                  "resnext29-4-24", "resnet50"])
 def test_channels_last_and_autocast(name):
     model = make(name)
     x = tiny_input(name)

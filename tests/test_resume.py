@@ -54,7 +54,8 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, msda):
                              capture_output=True, text=True, check=True).stdout
     assert "interrupted" in listing and "running" not in listing
 
-    subprocess.run(python_cmd("train", "--resume", run_b), env=_env(killed), check=True, capture_output=True, timeout=300)
+    subprocess.run(python_cmd("train", "--resume", run_b), env=_env(killed), check=True, capture_output=True,
+                   timeout=300)
     assert query(db_b, "SELECT status, epochs_done FROM run") == [("finished", 6)]
     # Each epoch's metrics exist exactly once after the resume.
     assert query(db_b, "SELECT count(*) FROM metric WHERE name='train_loss'") == [(6,)]

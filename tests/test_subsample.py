@@ -13,6 +13,7 @@ import pytest
 import torch
 
 from conftest import query
+from msda_cli.metric_names import IMAGES_PER_S, TRAIN, TRAIN_TIME
 from msda_cli.subsample import (
     ScoreSettings,
     draw_anchor_mixes,
@@ -122,7 +123,8 @@ def test_per_class_counts_are_rounded_ratio(select, order):
                     assert score[mine].max() < score[rest].min()
 
 
-@pytest.mark.parametrize("n,ratio,ranks", [(20, 0.25, [0, 4, 8, 12, 16]), (10, 0.3, [0, 3, 6]), (7, 1.0, list(range(7)))])
+@pytest.mark.parametrize("n,ratio,ranks", [(20, 0.25, [0, 4, 8, 12, 16]), (10, 0.3, [0, 3, 6]),
+                                           (7, 1.0, list(range(7)))])
 def test_interval_picks_evenly_spaced_ranks(n, ratio, ranks):
     perm = np.random.default_rng(n).permutation(n)
     score = perm.astype(float)  # sample i has rank (descending) n-1-perm[i]
@@ -177,9 +179,11 @@ def test_subsample_stores_subsets_and_exports_scores(msda, db_path, isolated_res
              "--export", export, "--format", "csv")
     assert r.code == 0, r.stderr
     subsets = _subsets(db_path)
-    assert [(s["measure"], s["ratio"]) for s in subsets] == [("cv", 0.1), ("cv", 0.25), ("random", 0.1), ("random", 0.25)]
+    assert [(s["measure"], s["ratio"]) for s in subsets] == [
+        ("cv", 0.1), ("cv", 0.25), ("random", 0.1), ("random", 0.25)]
     printed = pd.read_csv(io.StringIO(r.stdout))
-    assert printed["id"].tolist() == [s["id"] for s in subsets] and printed["size"].tolist() == [s["size"] for s in subsets]
+    assert printed["id"].tolist() == [s["id"] for s in subsets]
+    assert printed["size"].tolist() == [s["size"] for s in subsets]
     scores = pd.read_csv(export)
     assert list(scores.columns) == ["index", "label", "mean", "std", "cv"] + [f"loss_{m}" for m in range(4)]
     assert scores["index"].tolist() == list(range(len(targets))) and np.array_equal(scores["label"], targets)
@@ -287,9 +291,10 @@ def test_end_to_end_train_subsample_train_report(msda, db_path, monkeypatch):
     for (indices, n), s in zip(seen, subsets):  # the loader saw exactly the stored indices
         assert np.array_equal(indices, np.load(s["path"])) and n == s["size"]
     for (run_id, _, _), s in zip(runs, subsets):  # images trained = the subset (a last batch of one is dropped)
-        m = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND epoch IS NULL AND kind='train'", run_id))
+        m = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND epoch IS NULL AND kind=?",
+                       run_id, TRAIN))
         expected = s["size"] - 1 if s["size"] % batch == 1 else s["size"]
-        assert round(m["images_per_s"] * m["train_time_s"]) == expected
+        assert round(m[IMAGES_PER_S] * m[TRAIN_TIME]) == expected
 
     r = msda("report", "--rows", "subset.label", "--cols", "subset.ratio", "--metric", "error",
              "--where", "dataset=digits", "--format", "csv")

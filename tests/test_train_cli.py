@@ -19,7 +19,8 @@ def test_train_stores_run_metrics_and_checkpoint(msda, db_path, isolated_results
     runs = query(db_path, "SELECT id, status, epochs_done, method, arch, dataset, seed, checkpoint, error FROM run")
     assert len(runs) == 1
     run_id, status, epochs_done, method, arch, dataset, seed, ckpt, error = runs[0]
-    assert (status, epochs_done, method, arch, dataset, seed, error) == ("finished", 1, "vanilla", "digits-cnn", "digits", 0, None)
+    assert (status, epochs_done, method, arch, dataset, seed, error) == (
+        "finished", 1, "vanilla", "digits-cnn", "digits", 0, None)
     final = dict(query(db_path, "SELECT name, value FROM metric WHERE run_id=? AND kind=? AND epoch IS NULL",
                        run_id, EVAL))
     assert set(final) == {TOP1, TOP5, NLL, ECE}

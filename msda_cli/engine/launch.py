@@ -145,7 +145,8 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
                     subset_id=subset_id, msda_version=__version__,
                 ).run_id
                 store.run_dir(run_id).mkdir(parents=True, exist_ok=True)
-                (store.run_dir(run_id) / "config.json").write_text(json.dumps(json.loads(cfg.model_dump_json()), indent=2))
+                config_json = json.dumps(json.loads(cfg.model_dump_json()), indent=2)
+                (store.run_dir(run_id) / "config.json").write_text(config_json)
             done.append(_fit_one(cfg, store, run_id, accelerator, resume_id is not None, subset, progress))
         return done
     finally:
@@ -212,7 +213,8 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
             log = store.run_dir(run_id) / "error.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             log.write_text(traceback.format_exc())
-        raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {log if store else 'the main process'})") from e
+        shown = log if store else "the main process"
+        raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {shown})") from e
     finally:
         if lease is not None:
             lease.release()

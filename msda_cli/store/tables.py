@@ -78,7 +78,8 @@ class Metric(SQLModel, table=True):
 
 class Subset(SQLModel, table=True):
     id: str = Field(primary_key=True)
-    source_run_id: str = Field(sa_column=Column(String, ForeignKey("run.id", ondelete="CASCADE"), index=True, nullable=False))
+    source_run_id: str = Field(
+        sa_column=Column(String, ForeignKey("run.id", ondelete="CASCADE"), index=True, nullable=False))
     measure: str
     ratio: float
     seed: int = 0
