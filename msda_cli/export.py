@@ -123,5 +123,8 @@ def _to_mlflow(store, runs: list, uri: str, experiment: str) -> list[str]:
             lines.append(f"{run.id}: {len(per_epoch)} per-epoch and {len(final)} final values in {uri} "
                          f"(MLflow run {mlflow_id})")
     except MlflowException as e:
+        if "MLFLOW_ALLOW_FILE_STORE" in str(e.message):  # MLflow 3 keeps file stores behind a switch
+            raise MsdaError(f"mlflow refuses the file store {uri} unless MLFLOW_ALLOW_FILE_STORE=true is set; "
+                            "or give a database URI such as sqlite:///mlflow.db") from None
         raise MsdaError(f"mlflow ({uri}): {' '.join(str(e.message).split())}") from None
     return lines

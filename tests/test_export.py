@@ -115,3 +115,12 @@ def test_a_missing_tracker_library_is_one_line(msda, env, tmp_path, monkeypatch,
         monkeypatch.setitem(sys.modules, module, None)  # import fails as if not installed
     r = msda("export", runs["vanilla"], "--to", to, tmp_path / "x")
     assert r.code == 2 and f"pip install {package}" in r.stderr and len(r.stderr.strip().splitlines()) == 1
+
+
+def test_an_mlflow_file_store_without_its_switch_is_one_line(msda, env, tmp_path, monkeypatch):
+    monkeypatch.delenv("MLFLOW_ALLOW_FILE_STORE", raising=False)
+    _, runs = env
+    r = msda("export", runs["vanilla"], "--to", "mlflow", (tmp_path / "mlruns").as_uri())
+    assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "MLFLOW_ALLOW_FILE_STORE=true" in r.stderr and "sqlite:///" in r.stderr
+    assert not (tmp_path / "mlruns").exists()
