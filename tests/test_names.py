@@ -137,3 +137,14 @@ def test_help_lists_are_the_choices_the_code_accepts():
     for path, flag, choices in cases:
         text = _option_help(path, flag)
         assert re.search(rf": {re.escape(_spoken(list(choices)))}(?=[ .(]|$)", text), (path, flag, text)
+
+
+def test_readme_development_map_names_every_module_and_folder():
+    from test_import_layers import MODULES, component
+
+    section = README.split("## Development", 1)[1]
+    tree = section.split("```")[1]
+    components = {component(m) for m in MODULES} - {"msda_cli", "__main__"}
+    packages = {component(m) for m, path in MODULES.items() if path.name == "__init__.py"} - {"msda_cli"}
+    missing = sorted(c for c in components if (f"{c}/" if c in packages else f"{c}.py") not in tree)
+    assert not missing, f"add {missing} to the README's Development map"
