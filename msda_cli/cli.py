@@ -16,7 +16,7 @@ from typing_extensions import Annotated
 
 from msda_cli.checks import check_choice, check_float, check_int
 from msda_cli import completion
-from msda_cli.errors import MsdaError, RunFailed
+from msda_cli.errors import MsdaError, RunFailed, disk_full
 
 app = typer.Typer(
     help="msda: train, attack, subsample and compare mixed-sample data augmentation methods.\n\n"
@@ -53,8 +53,8 @@ def _main_options(
 app.add_typer(runs_app, name="runs")
 app.add_typer(recipes_app, name="recipes")
 app.add_typer(analyze_app, name="analyze")
-app.add_typer(plot_app, name="plot")
 app.add_typer(subsets_app, name="subsets")
+app.add_typer(plot_app, name="plot")
 
 # Outside a terminal (pipes, CI logs) rich would wrap tables at 80 columns; give them room.
 out = Console(width=None if sys.stdout.isatty() else 200)
@@ -488,6 +488,8 @@ def _check_out(path: Optional[Path], dpi: Optional[int] = None) -> None:
     check_dpi(dpi)
     if path is None:
         return
+    if path.is_dir():
+        raise MsdaError(f"--out {path} is a directory; give a file name such as {path / 'figure.png'}")
     if not path.parent.is_dir():
         raise MsdaError(f"output directory {path.parent} does not exist")
     figure_format(path)
@@ -1030,7 +1032,20 @@ def main(argv: list[str] | None = None) -> None:
 
     keep_freed_memory()  # CPU steps stop paying page faults for every fresh batch-sized tensor
     try:
-        app(args=argv, prog_name="msda")
+        # Not standalone: click's usage errors come here and are told in one line, not a box.
+        code = app(args=argv, prog_name="msda", standalone_mode=False)
+    except typer.TyperException as e:  # the base of typer's (vendored) click exceptions
+        if type(e).__name__ == "NoArgsIsHelpError":  # the help is already printed (as typer tests it)
+            sys.exit(2)
+        ctx = getattr(e, "ctx", None)
+        words = (sys.argv[1:] if argv is None else argv)[:1]
+        command = ctx.command_path if ctx else " ".join(["msda"] + [w for w in words if not w.startswith("-")])
+        message = " ".join(e.format_message().split()).rstrip(".")
+        err.print(f"msda: error: {message}; see `{command} --help`", markup=False, highlight=False, soft_wrap=True)
+        sys.exit(getattr(e, "exit_code", 2))
+    except typer.Abort:
+        err.print("msda: aborted", markup=False)
+        sys.exit(1)
     except MsdaError as e:
         err.print(f"msda: error: {e}", markup=False, highlight=False, soft_wrap=True)
         sys.exit(2)
@@ -1040,3 +1055,13 @@ def main(argv: list[str] | None = None) -> None:
     except KeyboardInterrupt:
         err.print("msda: interrupted", markup=False)
         sys.exit(130)
+    except Exception as e:  # a full disk wherever a file is written: one line, not a traceback
+        full = disk_full(e)
+        if full is None:
+            raise
+        where = f" writing {full.filename}" if full.filename else ""
+        err.print(f"msda: error: the disk is full ({full.strerror}{where}); free some space and run the command again",
+                  markup=False, highlight=False, soft_wrap=True)
+        sys.exit(2)
+    if isinstance(code, int) and code:  # an exit code (typer.Exit, an interrupt); commands return None
+        sys.exit(code)

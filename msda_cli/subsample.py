@@ -271,7 +271,7 @@ def subsample(store, run_id: str, selections: list[Selection], settings: ScoreSe
     """
     from msda_cli.engine.build import build_data
     from msda_cli.runs import load_run, pick_device
-    from msda_cli.subsets import create_subset
+    from msda_cli.subsets import NewSubset, create_subsets
 
     settings.check()
     export_path = check_export(export)
@@ -301,13 +301,13 @@ def subsample(store, run_id: str, selections: list[Selection], settings: ScoreSe
 
     picked = [select_indices(scores[s.measure], targets, s.ratio, s.order, s.select) for s in selections]
 
-    # ---- write: the export, then each subset's indices file and row ----
+    # ---- write: the export, then every subset's indices file and all rows at once ----
     if export_path is not None:
         write_scores(export_path, targets, losses, scores)
     base = {"mixes": settings.mixes, "partners": settings.partners, "partner_alpha": settings.partner_alpha,
             "anchor_share": settings.anchor_share, "batch_size": settings.batch_size,
             "source_epoch": loaded.epoch, "train_size": n}
-    rows = [create_subset(store, loaded.run.id, sel.measure, sel.ratio, settings.seed, indices,
-                          dict(base, order=sel.order, select=sel.select))
-            for sel, indices in zip(selections, picked)]
+    rows = create_subsets(store, loaded.run.id, [
+        NewSubset(sel.measure, sel.ratio, settings.seed, indices, dict(base, order=sel.order, select=sel.select))
+        for sel, indices in zip(selections, picked)])  # all of them or none
     return SubsampleResult(rows, scores, losses)

@@ -3,39 +3,105 @@
 
 A subset is a row in the store (source run, measure, ratio, seed, size, settings) and a
 NumPy file of sorted int64 training-set indices, `<results>/subsets/<subset id>.npy`, that
-the row names. The file is written before its row, so a row always names a complete file; it
-is deleted before its row, so an interrupted `runs rm` leaves a row that the next one deletes,
-never a file that no row names. Reports read the rows through `Store.list_subsets()`.
+the row names. The files are written before their rows, so a row always names a complete file;
+a file is deleted before its row, so an interrupted `runs rm` leaves a row that the next one
+deletes, never a file that no row names. Reports read the rows through `Store.list_subsets()`.
+
+One `msda subsample` call creates all its subsets or none (`create_subsets`). Under an exclusive
+lock on `subsets/.lock` (flock: the kernel releases it when its process dies, even by SIGKILL) it
+writes a journal naming the new ids, then every indices file, then all rows in one transaction,
+then removes the journal. A journal found while holding the lock was left by a killed call: its
+files without rows (killed before the commit) are deleted, files with rows (killed after) kept.
 """
 
 from __future__ import annotations
 
+import fcntl
 import json
+import os
+from contextlib import contextmanager
+from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 
+from msda_cli.durable import fsync_dir, write_synced
 from msda_cli.errors import MsdaError
+from msda_cli.faults import declare, fault_point
 from msda_cli.store import Store, new_id
 from msda_cli.store.tables import Subset
 
+JOURNAL_PREFIX = ".pending-"
+declare("subsets.file_written", "subsets.before_commit", "subsets.committed")
 
-def create_subset(store: Store, source_run_id: str, measure: str, ratio: float, seed: int,
-                  indices: np.ndarray, params: dict) -> Subset:
-    """Write the indices file, then the row that names it; returns the row."""
+
+@dataclass
+class NewSubset:
+    """One subset to create: how it was selected, and the training-set indices it keeps."""
+
+    measure: str
+    ratio: float
+    seed: int
+    indices: np.ndarray
+    params: dict
+
+
+def create_subsets(store: Store, source_run_id: str, subsets: list[NewSubset]) -> list[Subset]:
+    """Write every indices file, then all rows at once; returns the rows (in order). An error or a
+    kill at any moment leaves all of them or none (see the module docstring)."""
     folder = store.results_dir / "subsets"
     folder.mkdir(parents=True, exist_ok=True)
-    subset_id = new_id()
-    path = folder / f"{subset_id}.npy"
-    indices = np.asarray(indices, dtype=np.int64)
-    np.save(path, indices)
+    ids = [new_id() for _ in subsets]
+    paths = [folder / f"{subset_id}.npy" for subset_id in ids]
+    with _writer_lock(folder):
+        recover(store, folder)
+        journal = folder / f"{JOURNAL_PREFIX}{new_id()}"
+        try:
+            write_synced(journal, lambda f: f.write("".join(f"{i}\n" for i in ids).encode()))
+            fsync_dir(folder)
+            for path, new in zip(paths, subsets):
+                write_synced(path, lambda f, new=new: np.save(f, np.asarray(new.indices, dtype=np.int64)))
+                fault_point("subsets.file_written")
+            fsync_dir(folder)
+            fault_point("subsets.before_commit")
+            rows = store.add_subsets([
+                dict(id=subset_id, source_run_id=source_run_id, measure=new.measure, ratio=float(new.ratio),
+                     seed=int(new.seed), size=int(len(new.indices)), indices_path=str(path.resolve()),
+                     params=json.dumps(new.params, sort_keys=True))
+                for subset_id, path, new in zip(ids, paths, subsets)])
+        except BaseException:  # no rows: no file may outlive the failed call
+            for path in paths:
+                path.unlink(missing_ok=True)
+            journal.unlink(missing_ok=True)
+            raise
+        fault_point("subsets.committed")
+        journal.unlink()
+    return rows
+
+
+def recover(store: Store, folder: Path) -> None:
+    """Finish what killed calls left (their journals; call under the writer lock): delete the files
+    of subsets whose rows were never committed, then the journal."""
+    journals = sorted(folder.glob(f"{JOURNAL_PREFIX}*"))
+    if not journals:
+        return
+    committed = {s.id for s in store.list_subsets()}
+    for journal in journals:
+        for subset_id in journal.read_text().split():
+            if subset_id not in committed:
+                (folder / f"{subset_id}.npy").unlink(missing_ok=True)
+        journal.unlink()
+
+
+@contextmanager
+def _writer_lock(folder: Path):
+    """One creator of subsets at a time in `folder` (and none while one's journal is recovered)."""
+    fd = os.open(folder / ".lock", os.O_RDWR | os.O_CREAT, 0o644)
     try:
-        return store.add_subset(id=subset_id, source_run_id=source_run_id, measure=measure, ratio=float(ratio),
-                                seed=int(seed), size=int(len(indices)), indices_path=str(path.resolve()),
-                                params=json.dumps(params, sort_keys=True))
-    except BaseException:  # no row: the file must not outlive the failed write
-        path.unlink(missing_ok=True)
-        raise
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # releases the lock
 
 
 def training_indices(store: Store, subset_id: str, dataset: str, train_size: int) -> np.ndarray:

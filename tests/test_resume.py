@@ -144,3 +144,23 @@ def test_resuming_a_run_whose_method_gained_a_hyperparameter_is_refused(msda, db
     assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1
     assert "older msda" in r.stderr and "layers" in r.stderr
     assert query(db_path, "SELECT status FROM run WHERE id=?", run.id) == [("interrupted",)]
+
+
+def test_epochs_after_the_last_checkpoint_are_dropped_and_trained_again(tmp_path):
+    """checkpoint_every=2 over 4 epochs: killed once epoch 3 is stored but not checkpointed, the
+    resumed run drops epoch 3's rows, trains it again from the checkpoint of epoch 2, and ends
+    with every row once and the uninterrupted weights."""
+    from test_crash_train import assert_same_as_straight, outcome, run_msda
+
+    args = ["train", "--recipe", "digits-mixup", "--epochs", "4", "--set", "data.options.image_size=16",
+            "--set", "batch_size=128", "--set", "checkpoint_every=2"]
+    straight, killed = tmp_path / "straight", tmp_path / "killed"
+    straight.mkdir(), killed.mkdir()
+    assert run_msda(straight, *args).returncode == 0
+    assert run_msda(killed, *args, fault="train.epoch_recorded@3").returncode == -9
+    db = killed / "msda.db"
+    run_id, epochs_done = query(db, "SELECT id, epochs_done FROM run")[0]
+    assert epochs_done == 3 and query(db, "SELECT count(*) FROM metric WHERE epoch=2") == [(4,)]
+    assert torch.load(killed / "runs" / run_id / "checkpoint.pt", weights_only=True)["epoch"] == 1
+    assert run_msda(killed, "train", "--resume", run_id).returncode == 0
+    assert_same_as_straight(outcome(killed), outcome(straight))

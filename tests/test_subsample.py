@@ -335,21 +335,22 @@ def test_training_on_a_subset_checks_its_id_data_set_file_and_range(msda, db_pat
 
 def test_a_subset_row_that_cannot_be_written_leaves_no_indices_file(db_path, isolated_results, monkeypatch):
     from msda_cli.store import Store
-    from msda_cli.subsets import create_subset
+    from msda_cli.subsets import NewSubset, create_subsets
 
     run_id, _ = _fake_run(db_path)
     store = Store(db_path)
-    row = create_subset(store, run_id, "cv", 0.5, 3, np.array([4, 1]), {"select": "top"})
+    (row,) = create_subsets(store, run_id, [NewSubset("cv", 0.5, 3, np.array([4, 1]), {"select": "top"})])
     assert np.array_equal(np.load(row.indices_path), [4, 1]) and np.load(row.indices_path).dtype == np.int64
     assert (row.size, row.seed, json.loads(row.params)) == (2, 3, {"select": "top"})
 
-    def locked(**fields):
+    def locked(rows):
         raise sqlite3.OperationalError("database is locked")
 
-    monkeypatch.setattr(store, "add_subset", locked)
+    monkeypatch.setattr(store, "add_subsets", locked)
     with pytest.raises(sqlite3.OperationalError):
-        create_subset(store, run_id, "cv", 0.5, 3, np.array([2]), {})
-    assert sorted(p.name for p in (isolated_results / "subsets").iterdir()) == [f"{row.id}.npy"]
+        create_subsets(store, run_id, [NewSubset("cv", 0.5, 3, np.array([2]), {}), NewSubset("std", 0.5, 3, [1], {})])
+    assert sorted(p.name for p in (isolated_results / "subsets").glob("*.npy")) == [f"{row.id}.npy"]
+    assert not list((isolated_results / "subsets").glob(".pending-*"))
 
 
 def test_runs_rm_deletes_the_run_subsets_and_their_index_files(msda, db_path):

@@ -17,16 +17,18 @@ import os
 import shutil
 import signal
 import traceback
+import warnings
 from dataclasses import dataclass, field
 
 import numpy as np
 
 from msda_cli import __version__
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
+from msda_cli.engine.checkpoint import CHECKPOINT_NAME, RESUME_KEYS, load_checkpoint
 from msda_cli.checks import check_int
-from msda_cli.errors import MsdaError, RunFailed
+from msda_cli.errors import MsdaError, RunFailed, disk_full
 from msda_cli.mixing import build_mixer
-from msda_cli.store import LeaseLost, Store
+from msda_cli.store import LeaseLost, Store, StoreError
 from msda_cli.store.tags import join_tags
 from msda_cli.subsets import training_indices
 
@@ -98,12 +100,16 @@ def check_data(configs: list[Config]) -> None:
         build_data(cfg, train=False)
     for cfg in configs:
         try:
-            with torch.device("meta"):
-                build_network(cfg, infos[_data_key(cfg)])
+            with torch.device("meta"), warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # torch's note on zero-element init: the error below says it
+                model = build_network(cfg, infos[_data_key(cfg)])
         except MsdaError:
             raise
         except Exception as e:  # e.g. a negative width: torch's own error, one line
             raise MsdaError(f"cannot build {cfg.arch} with options {cfg.model}: {str(e).splitlines()[0]}") from None
+        empty = next((name for name, p in model.named_parameters() if p.numel() == 0), None)
+        if empty is not None:  # e.g. width 0: builds, then fails in the first forward pass
+            raise MsdaError(f"cannot build {cfg.arch} with options {cfg.model}: parameter {empty} has no elements")
 
 
 class _Terminated(KeyboardInterrupt):
@@ -191,33 +197,55 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
         _drop_if_deleted(store, e)
         raise
     except KeyboardInterrupt:
-        if store is not None:
-            store.fail_run(run_id, "interrupted by signal", status="interrupted")
+        _record_stop(store, run_id, "interrupted by signal", status="interrupted")
         raise
+    except StoreError as e:  # the database (a full disk, a lock, a read-only file) stopped the run
+        _record_stop(store, run_id, str(e))
+        raise RunFailed(f"run {run_id} stopped: {e}; to continue the run: `msda train --resume {run_id}`") from None
     except MsdaError as e:
-        if store is not None:
-            store.fail_run(run_id, str(e))
+        _record_stop(store, run_id, str(e))
         raise
     except RunFailed as e:  # a failure the loop explains in one line (a diverged loss): no traceback
-        if store is not None:
-            store.fail_run(run_id, str(e))
+        _record_stop(store, run_id, str(e))
         raise
     except Exception as e:
         if lease is not None and not lease.renew():  # it failed because its run was deleted under it
             lost = store.lease_lost(lease)
             _drop_if_deleted(store, lost)
             raise lost from None
+        full = disk_full(e)
+        if full is not None:  # nothing more to write there (no error.log): one line, and the run resumes
+            where = full.filename or (store.run_dir(run_id) if store is not None else "the run folder")
+            message = f"the disk holding {where} is full ({full.strerror})"
+            _record_stop(store, run_id, message)
+            raise RunFailed(f"run {run_id} stopped: {message}; free some space, then resume it with "
+                            f"`msda train --resume {run_id}`") from None
         message = "".join(traceback.format_exception_only(type(e), e)).strip()
+        where = "the main process"
         if store is not None:
-            store.fail_run(run_id, message)
+            _record_stop(store, run_id, message)
             log = store.run_dir(run_id) / "error.log"
-            log.parent.mkdir(parents=True, exist_ok=True)
-            log.write_text(traceback.format_exc())
-        shown = log if store else "the main process"
-        raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {shown})") from e
+            try:
+                log.parent.mkdir(parents=True, exist_ok=True)
+                log.write_text(traceback.format_exc())
+                where = str(log)
+            except OSError:
+                where = "no file: it could not be written"
+        raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {where})") from e
     finally:
         if lease is not None:
             lease.release()
+
+
+def _record_stop(store, run_id: str, message: str, status: str = "failed") -> None:
+    """Store why a run stopped, where the store can still be written: on a full disk it cannot, and
+    the row then stays `running` with a dead owner, which every reader shows as interrupted."""
+    if store is None:
+        return
+    try:
+        store.fail_run(run_id, message, status=status)
+    except StoreError:
+        pass
 
 
 def _drop_if_deleted(store, lost: LeaseLost) -> None:
@@ -246,6 +274,9 @@ def _prepare_resume(store, run_id, accelerator):
         check_names(cfg)
         check_hparams_complete(cfg, run.id)
         check_data([cfg])
+        checkpoint = store.run_dir(run.id) / CHECKPOINT_NAME
+        if checkpoint.is_file():  # a bad one is refused before the run row is touched
+            load_checkpoint(checkpoint, keys=RESUME_KEYS)
         payload = [cfg.model_dump_json(), run.id]
     else:
         payload = None

@@ -5,6 +5,10 @@ resumes from the run's checkpoint if there is one, and after each epoch evaluate
 checkpoint and writes that epoch's metrics (the only database writes besides the lease's
 heartbeat, a thread, once a minute). Every epoch re-seeds its RNGs from (seed, epoch, rank), so a run resumed
 from the checkpoint of epoch k trains epochs k+1.. exactly as the uninterrupted run did.
+
+An epoch's checkpoint and its rows are one recoverable unit: the checkpoint also holds every
+epoch's rows so far, and a resumed run first makes the store agree with it (`reconcile`); the
+final rows and the finish are one transaction. A kill at any moment loses and doubles nothing.
 """
 
 from __future__ import annotations
@@ -22,10 +26,14 @@ from msda_cli import __version__
 from msda_cli.config import Config
 from msda_cli.engine import build
 from msda_cli.engine.checkpoint import BEST_NAME, best_top1
-from msda_cli.engine.checkpoint import CHECKPOINT_NAME, load_checkpoint, rng_state, save_checkpoint
+from msda_cli.engine.checkpoint import (CHECKPOINT_NAME, RESUME_KEYS, load_checkpoint, rng_state, save_checkpoint,
+                                        temp_path)
 from msda_cli.errors import RunFailed
 from msda_cli.evaluation import evaluate
+from msda_cli.faults import declare, fault_point
 from msda_cli.metric_names import EPOCH_TIME, EVAL, IMAGES_PER_S, LR, TEST_TOP1, TOP1, TRAIN, TRAIN_LOSS, TRAIN_TIME
+
+declare("train.reconciled", "train.epoch_recorded", "train.before_finish")
 
 
 class LossDiverged(RunFailed):
@@ -123,18 +131,23 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         raise MsdaError(f"batch size {cfg.batch_size} exceeds the {len(train_set)} training samples")
     scheduler = build.build_scheduler(cfg, optimizer, steps_per_epoch)
 
-    start_epoch = 0
+    start_epoch, train_time, images = 0, 0.0, 0
+    history: list[tuple] = []  # every epoch's rows (name, value, epoch) so far: saved in each checkpoint
+    if main:
+        temp_path(ckpt_path).unlink(missing_ok=True)  # left by a kill between the write and the rename
     if resume and ckpt_path.is_file():
-        state = load_checkpoint(ckpt_path)
+        state = load_checkpoint(ckpt_path, keys=RESUME_KEYS)
         model.load_state_dict(state["model"])
         optimizer.load_state_dict(state["optimizer"])
         scheduler.load_state_dict(state["scheduler"])
         start_epoch = int(state["epoch"]) + 1
+        history = [tuple(row) for row in state.get("history", [])]
+        train_time, images = float(state.get("train_time_s", 0.0)), int(state.get("images", 0))
     model, optimizer = accelerator.prepare(model, optimizer)
     test_loader = accelerator.prepare(test_loader)
     if main:
-        store.discard_epochs_from(run_id, start_epoch)
-        store.update_run(run_id, epochs_done=start_epoch)
+        reconcile(store, run_id, history, start_epoch, ckpt_path)
+        fault_point("train.reconciled")
 
     # ---- epochs ------------------------------------------------------------------------
     generator = torch.Generator()
@@ -148,8 +161,6 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         if lease is not None:
             lease.check()  # the heartbeat found the run deleted or taken over: stop within the epoch
 
-    train_time = 0.0
-    images = 0
     metrics: dict = {}
     best = best_top1(best_path) if main and resume and cfg.checkpoint_keep != "last" else -math.inf
     for epoch in range(start_epoch, cfg.epochs):
@@ -167,9 +178,12 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         images += stats["images"]
         metrics = evaluate(model, test_loader, accelerator)
 
+        rows = [(TRAIN_LOSS, float(stats["train_loss"])), (LR, float(lr)), (TEST_TOP1, float(metrics[TOP1])),
+                (EPOCH_TIME, epoch_time)]
+        history += [(name, value, epoch) for name, value in rows]
         last = epoch == cfg.epochs - 1
         saved = main and ((epoch + 1) % cfg.checkpoint_every == 0 or last)
-        if saved:
+        if saved:  # the epoch's rows go into the checkpoint too: a kill before they are stored loses nothing
             save_checkpoint(ckpt_path, {
                 "model": accelerator.unwrap_model(model).state_dict(),
                 "optimizer": optimizer.state_dict(),
@@ -178,6 +192,9 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 "rng": rng_state(),
                 "config": json.loads(cfg.model_dump_json()),
                 "msda_version": __version__,
+                "history": history,
+                "train_time_s": train_time,
+                "images": images,
             })
         if main and cfg.checkpoint_keep != "last" and float(metrics[TOP1]) > best:
             best = float(metrics[TOP1])
@@ -185,13 +202,9 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                                         "config": json.loads(cfg.model_dump_json()), "msda_version": __version__,
                                         "test_top1": best})
         if main:
-            store.add_metrics(run_id, TRAIN, [
-                (TRAIN_LOSS, stats["train_loss"], epoch),
-                (LR, lr, epoch),
-                (TEST_TOP1, metrics[TOP1], epoch),
-                (EPOCH_TIME, epoch_time, epoch),
-            ])
-            store.heartbeat(run_id, epochs_done=epoch + 1, **({"checkpoint": str(ckpt_path)} if saved else {}))
+            store.record_epoch(run_id, epoch, TRAIN, rows, epochs_done=epoch + 1,
+                               **({"checkpoint": str(ckpt_path)} if saved else {}))
+            fault_point("train.epoch_recorded")
             line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: "
                     f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics[TOP1]:.2f}% ({epoch_time:.1f} s)")
             with open(run_dir / "log.txt", "a") as log:
@@ -208,11 +221,26 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         metrics = evaluate(model, test_loader, accelerator)
     accelerator.wait_for_everyone()
     if main:
-        final = [(name, value) for name, value in metrics.items()]
-        store.add_metrics(run_id, EVAL, final)
+        final = {EVAL: list(metrics.items())}
         if train_time > 0:
-            store.add_metrics(run_id, TRAIN, [(TRAIN_TIME, train_time), (IMAGES_PER_S, images / train_time)])
-        store.finish_run(run_id)
+            final[TRAIN] = [(TRAIN_TIME, train_time), (IMAGES_PER_S, images / train_time)]
+        fault_point("train.before_finish")
+        store.finish_run(run_id, final)  # one transaction: a kill stores both or neither
         if cfg.checkpoint_keep == "best":  # the best epoch's model is the run's from now on (eval, robust, analyze)
             ckpt_path.unlink(missing_ok=True)
     return run_id
+
+
+def reconcile(store, run_id: str, history: list[tuple], start_epoch: int, ckpt_path: Path) -> None:
+    """Make the store agree with the checkpoint file, the truth after a kill: rows of the epochs after
+    it go (they are trained again), rows of its epochs that a kill lost come back from it, and the
+    run's `epochs_done` and `checkpoint` are the file's. Every step can be repeated after another kill."""
+    store.discard_epochs_from(run_id, start_epoch)
+    stored = {(m.name, m.epoch) for m in store.metrics(run_id, TRAIN) if m.epoch is not None}
+    by_epoch: dict[int, list[tuple]] = {}
+    for name, value, epoch in history:
+        by_epoch.setdefault(epoch, []).append((name, value))
+    for epoch, rows in sorted(by_epoch.items()):
+        if any((name, epoch) not in stored for name, _ in rows):
+            store.record_epoch(run_id, epoch, TRAIN, rows)
+    store.update_run(run_id, epochs_done=start_epoch, checkpoint=str(ckpt_path) if start_epoch else None)
