@@ -134,7 +134,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     start_epoch, train_time, images = 0, 0.0, 0
     history: list[tuple] = []  # every epoch's rows (name, value, epoch) so far: saved in each checkpoint
     if main:
-        temp_path(ckpt_path).unlink(missing_ok=True)  # left by a kill between the write and the rename
+        for kept in (ckpt_path, best_path):  # left by a kill between the write and the rename
+            temp_path(kept).unlink(missing_ok=True)
     if resume and ckpt_path.is_file():
         state = load_checkpoint(ckpt_path, keys=RESUME_KEYS)
         model.load_state_dict(state["model"])
@@ -183,6 +184,12 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         history += [(name, value, epoch) for name, value in rows]
         last = epoch == cfg.epochs - 1
         saved = main and ((epoch + 1) % cfg.checkpoint_every == 0 or last)
+        # best.pt before checkpoint.pt: a kill between them retrains this epoch and finds best.pt up to date
+        if main and cfg.checkpoint_keep != "last" and float(metrics[TOP1]) > best:
+            best = float(metrics[TOP1])
+            save_checkpoint(best_path, {"model": accelerator.unwrap_model(model).state_dict(), "epoch": epoch,
+                                        "config": json.loads(cfg.model_dump_json()), "msda_version": __version__,
+                                        "test_top1": best})
         if saved:  # the epoch's rows go into the checkpoint too: a kill before they are stored loses nothing
             save_checkpoint(ckpt_path, {
                 "model": accelerator.unwrap_model(model).state_dict(),
@@ -196,11 +203,6 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 "train_time_s": train_time,
                 "images": images,
             })
-        if main and cfg.checkpoint_keep != "last" and float(metrics[TOP1]) > best:
-            best = float(metrics[TOP1])
-            save_checkpoint(best_path, {"model": accelerator.unwrap_model(model).state_dict(), "epoch": epoch,
-                                        "config": json.loads(cfg.model_dump_json()), "msda_version": __version__,
-                                        "test_top1": best})
         if main:
             store.record_epoch(run_id, epoch, TRAIN, rows, epochs_done=epoch + 1,
                                **({"checkpoint": str(ckpt_path)} if saved else {}))
