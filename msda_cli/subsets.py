@@ -69,10 +69,11 @@ def create_subsets(store: Store, source_run_id: str, subsets: list[NewSubset]) -
                      seed=int(new.seed), size=int(len(new.indices)), indices_path=str(path.resolve()),
                      params=json.dumps(new.params, sort_keys=True))
                 for subset_id, path, new in zip(ids, paths, subsets)])
-        except BaseException:  # no rows: no file may outlive the failed call
-            for path in paths:
-                path.unlink(missing_ok=True)
-            journal.unlink(missing_ok=True)
+        except BaseException:  # files whose rows did not commit go; rows that did commit (an error after the
+            try:                 # commit, e.g. in reading them back) keep their files
+                recover(store, folder)
+            except Exception:  # the store cannot be read now: the journal stays for the next call's recovery
+                pass
             raise
         fault_point("subsets.committed")
         journal.unlink()
@@ -115,8 +116,15 @@ def training_indices(store: Store, subset_id: str, dataset: str, train_size: int
         indices = np.load(subset.indices_path)
     except (OSError, ValueError) as e:
         raise MsdaError(f"subset {subset_id}: cannot read {subset.indices_path} ({e})") from None
+    if indices.ndim != 1 or not np.issubdtype(indices.dtype, np.integer):
+        raise MsdaError(f"subset {subset_id}: {subset.indices_path} is not a list of integer indices "
+                        f"(shape {indices.shape}, dtype {indices.dtype})")
     if len(indices) and indices.max() >= train_size:
         raise MsdaError(f"subset {subset_id} has indices beyond the {train_size} training samples")
+    if len(indices) and indices.min() < 0:
+        raise MsdaError(f"subset {subset_id} has negative indices")
+    if len(np.unique(indices)) != len(indices):
+        raise MsdaError(f"subset {subset_id} repeats training samples; a subset names each sample once")
     return indices
 
 

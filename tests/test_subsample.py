@@ -323,6 +323,10 @@ def test_training_on_a_subset_checks_its_id_data_set_file_and_range(msda, db_pat
         (["--recipe", "abalone-vanilla", "--set", "dataset=iris", "--epochs", "1"], lambda: None,
          f"subset {subset_id} selects digits samples; the recipe trains on iris"),
         (digits, lambda: np.save(path, np.array([0, 1437], dtype=np.int64)), "beyond the 1437 training samples"),
+        (digits, lambda: np.save(path, np.array([0, -1], dtype=np.int64)), "has negative indices"),
+        (digits, lambda: np.save(path, np.array([[0, 1]], dtype=np.int64)), "is not a list of integer indices"),
+        (digits, lambda: np.save(path, np.array([0.0, 1.5])), "is not a list of integer indices"),
+        (digits, lambda: np.save(path, np.array([3, 3], dtype=np.int64)), "repeats training samples"),
         (digits, lambda: Path(path).write_bytes(b"not numpy"), f"subset {subset_id}: cannot read {path}"),
     ]
     for args, spoil, message in cases:
@@ -350,6 +354,19 @@ def test_a_subset_row_that_cannot_be_written_leaves_no_indices_file(db_path, iso
     with pytest.raises(sqlite3.OperationalError):
         create_subsets(store, run_id, [NewSubset("cv", 0.5, 3, np.array([2]), {}), NewSubset("std", 0.5, 3, [1], {})])
     assert sorted(p.name for p in (isolated_results / "subsets").glob("*.npy")) == [f"{row.id}.npy"]
+    assert not list((isolated_results / "subsets").glob(".pending-*"))
+
+    real = Store.add_subsets
+
+    def committed_then_locked(rows):  # the commit went through; reading the rows back failed
+        real(store, rows)
+        raise sqlite3.OperationalError("database is locked")
+
+    monkeypatch.setattr(store, "add_subsets", committed_then_locked)
+    with pytest.raises(sqlite3.OperationalError):
+        create_subsets(store, run_id, [NewSubset("mean", 0.5, 3, np.array([2]), {})])
+    files = {p.stem for p in (isolated_results / "subsets").glob("*.npy")}
+    assert files == {s.id for s in store.list_subsets()} and len(files) == 2  # the committed row keeps its file
     assert not list((isolated_results / "subsets").glob(".pending-*"))
 
 
