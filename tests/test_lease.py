@@ -44,6 +44,18 @@ def test_the_heartbeat_thread_renews_without_steps_and_restores_running(db_path)
         assert query(db_path, "SELECT status FROM run WHERE id=?", lease.run_id) == [("running",)]
 
 
+def test_no_beat_lands_after_a_stopped_run_is_marked_interrupted(db_path):
+    store = Store(db_path)
+    for _ in range(20):
+        lease = _run(store).beating(every=0.0005)  # a beat is under way most of the time
+        time.sleep(0.01)
+        lease.quiet()
+        store.fail_run(lease.run_id, "interrupted by signal", status="interrupted")
+        time.sleep(0.01)
+        assert query(db_path, "SELECT status FROM run WHERE id=?", lease.run_id) == [("interrupted",)]
+        lease.release()
+
+
 def test_a_run_of_this_process_that_it_no_longer_holds_is_dead(db_path):
     store = Store(db_path)
     lease = _run(store)

@@ -197,6 +197,8 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
         _drop_if_deleted(store, e)
         raise
     except KeyboardInterrupt:
+        if lease is not None:
+            lease.quiet()  # no beat may land after the row says interrupted
         _record_stop(store, run_id, "interrupted by signal", status="interrupted")
         raise
     except StoreError as e:  # the database (a full disk, a lock, a read-only file) stopped the run

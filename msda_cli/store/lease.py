@@ -96,10 +96,16 @@ class Lease:
         self._thread.start()
         return self
 
-    def release(self) -> None:
-        """Stop the heartbeat and forget the lease (the row keeps its last owner for the record). A beat
-        under way may still land: it only renews a row that is `running` or `interrupted` under this token."""
+    def quiet(self, wait: float = 5.0) -> None:
+        """Stop the heartbeat and wait for a beat under way, before the owner writes a final status: a late
+        beat would turn the `interrupted` row of a stopped run back to `running`."""
         self._stop.set()
+        if self._thread is not None and self._thread is not threading.current_thread():
+            self._thread.join(wait)
+
+    def release(self) -> None:
+        """Stop the heartbeat and forget the lease (the row keeps its last owner for the record)."""
+        self.quiet()
         _HELD.discard(self.token)
         self.store.leases.pop(self.run_id, None)
 
