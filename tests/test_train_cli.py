@@ -63,6 +63,26 @@ def test_the_largest_seed_trains_and_every_epoch_seed_fits_numpy(msda, db_path):
     assert all(0 <= epoch_seed(2**32 - 1, e, r) < 2**32 for e in (0, 999) for r in (0, 7))
 
 
+def test_streams_of_one_run_and_orders_of_neighbouring_seeds_are_not_shared():
+    import torch
+    from torch.utils.data import DistributedSampler
+
+    from msda_cli.engine.train import SAMPLER_SEED_STRIDE, data_seed, epoch_seed
+
+    for seed in (0, 1, 7, 2**32 - 1):  # the mixer's and the data's generators draw different words
+        s = epoch_seed(seed, 3, 0)
+        assert 0 <= data_seed(s) < 2**32
+        a, b = torch.Generator().manual_seed(s), torch.Generator().manual_seed(data_seed(s))
+        assert not torch.equal(torch.randint(0, 2**31, (8,), generator=a), torch.randint(0, 2**31, (8,), generator=b))
+
+    def order(seed, epoch):
+        sampler = DistributedSampler(range(100), num_replicas=1, rank=0, seed=seed * SAMPLER_SEED_STRIDE)
+        sampler.set_epoch(epoch)
+        return list(sampler)
+
+    assert order(0, 1) != order(1, 0) and order(2, 5) != order(3, 4)  # seed s at epoch e+1 is not seed s+1 at e
+
+
 @pytest.mark.parametrize("args,message", [
     (["--recipe", "nope"], "unknown recipe 'nope'"),
     (["--recipe", "digits-mixup", "--method", "supermix"], "unknown method 'supermix'"),

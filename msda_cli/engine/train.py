@@ -45,6 +45,16 @@ def epoch_seed(seed: int, epoch: int, rank: int) -> int:
     return (seed * 1_000_003 + epoch * 7919 + rank * 104_729) % 2**32
 
 
+def data_seed(seed: int) -> int:
+    """The data stream's seed (crops, flips, loader workers) beside the mixer's `seed`: two torch generators
+    seeded alike would draw the same words, tying each batch's mixing to its augmentation."""
+    return seed ^ 0x9E3779B9
+
+
+# The sampler shuffles with seed + epoch: spread the runs' seeds so seed s at epoch e + 1 is not seed s + 1 at e.
+SAMPLER_SEED_STRIDE = 1_000_003
+
+
 def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num_classes: int,
                     generator: torch.Generator, grad_clip: float | None = None, channels_last: bool = False,
                     on_step=None) -> dict[str, float]:
@@ -104,7 +114,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     if subset_indices is not None:
         train_set = build.restrict(train_set, subset_indices)
     info = train_set.info
-    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True, seed=cfg.seed)
+    sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
+                                 seed=cfg.seed * SAMPLER_SEED_STRIDE)
     per_process_batch = max(cfg.batch_size // world, 1)
     # Every sample is seen each epoch, as in the papers' code; only a last batch of one sample
     # is dropped (BatchNorm cannot train on it).
@@ -168,7 +179,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         seed = epoch_seed(cfg.seed, epoch, rank)
         set_seed(seed)
         generator.manual_seed(seed)
-        loader_gen.manual_seed(seed)
+        loader_gen.manual_seed(data_seed(seed))
         sampler.set_epoch(epoch)
         lr = optimizer.param_groups[0]["lr"]
         t0 = time.perf_counter()
