@@ -87,3 +87,38 @@ def query(db: Path, sql: str, *params):
 
 def python_cmd(*args: str) -> list[str]:
     return [sys.executable, "-m", "msda_cli", *args]
+
+
+def interrupt_in_epoch(monkeypatch, msda, args, epoch: int = 2) -> None:
+    """`msda ARGS` stopped by a Ctrl-C as training epoch `epoch` (1-based) starts: it exits 130."""
+    import msda_cli.engine.train as train_mod
+
+    real, calls = train_mod.train_one_epoch, []
+
+    def interrupted(*a, **k):
+        calls.append(1)
+        if len(calls) == epoch:
+            raise KeyboardInterrupt
+        return real(*a, **k)
+
+    monkeypatch.setattr(train_mod, "train_one_epoch", interrupted)
+    try:
+        assert msda(*args).code == 130
+    finally:
+        monkeypatch.setattr(train_mod, "train_one_epoch", real)
+
+
+def assert_resume_matches_straight(msda, db_path: Path, epochs: int) -> None:
+    """The store holds a straight run, then one interrupted after epoch 1: resumed, it ends with the straight
+    run's per-epoch losses and final weights, bit for bit."""
+    from msda_cli.metric_names import TRAIN_LOSS
+
+    (straight, resumed) = [r for (r,) in query(db_path, "SELECT id FROM run ORDER BY created_at")]
+    assert query(db_path, "SELECT status, epochs_done FROM run WHERE id=?", resumed) == [("interrupted", 1)]
+    assert msda("train", "--resume", resumed).code == 0
+    losses = [[v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND name=? ORDER BY epoch",
+                                   r, TRAIN_LOSS)] for r in (straight, resumed)]
+    assert len(losses[0]) == epochs and losses[0] == losses[1]
+    weights = [torch.load(query(db_path, "SELECT checkpoint FROM run WHERE id=?", r)[0][0], weights_only=True)["model"]
+               for r in (straight, resumed)]
+    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])

@@ -12,13 +12,13 @@ from scipy import stats
 from torch.utils.data import DataLoader, DistributedSampler
 from torchvision.transforms.v2 import functional as TF
 
-from conftest import query
+from conftest import assert_resume_matches_straight, interrupt_in_epoch, query
 from msda_cli.config import read_recipe, validate
 from msda_cli.data import DatasetInfo, LabeledDataset, TensorDataset, build_dataset
 from msda_cli.data.pipeline import DeviceBatches, crop_flip, held_in_memory
 from msda_cli.data.transforms import SmallImage
 from msda_cli.engine import build
-from msda_cli.metric_names import EVAL, TOP1, TRAIN_LOSS
+from msda_cli.metric_names import EVAL, TOP1
 from test_data import pattern_images, write_cifar10, write_class_folders, write_idx, write_svhn
 
 SIDE, PAD = 32, 4
@@ -230,7 +230,6 @@ def test_digits_trains_alike_on_both_paths(msda, db_path):
 
 
 def test_resume_on_the_device_pipeline_matches_uninterrupted(tmp_path, msda, db_path, monkeypatch):
-    import msda_cli.engine.train as train_mod
 
     write_cifar10(tmp_path / "c10", per_batch=24, n_test=20)
     args = ["train", "--recipe", "digits-vanilla", "--set", "dataset=cifar10", "--set", "data.options={}",
@@ -240,26 +239,8 @@ def test_resume_on_the_device_pipeline_matches_uninterrupted(tmp_path, msda, db_
     assert msda(*args).code == 0
     assert isinstance(made[-1], DeviceBatches) and made[-1].transform.train  # augmented, on the device
 
-    real, calls = train_mod.train_one_epoch, []
-
-    def interrupted_in_epoch_two(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(train_mod, "train_one_epoch", interrupted_in_epoch_two)
-    assert msda(*args).code == 130
-    monkeypatch.setattr(train_mod, "train_one_epoch", real)
-    (straight, resumed) = [r for (r,) in query(db_path, "SELECT id FROM run ORDER BY created_at")]
-    assert query(db_path, "SELECT status, epochs_done FROM run WHERE id=?", resumed) == [("interrupted", 1)]
-    assert msda("train", "--resume", resumed).code == 0
-    losses = [[v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND name=? ORDER BY epoch",
-                                   r, TRAIN_LOSS)] for r in (straight, resumed)]
-    assert len(losses[0]) == 3 and losses[0] == losses[1]
-    weights = [torch.load(query(db_path, "SELECT checkpoint FROM run WHERE id=?", r)[0][0], weights_only=True)["model"]
-               for r in (straight, resumed)]
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    interrupt_in_epoch(monkeypatch, msda, args)
+    assert_resume_matches_straight(msda, db_path, epochs=3)
 
 
 # ----- threads ---------------------------------------------------------------------------
@@ -325,24 +306,13 @@ def test_a_compiled_digits_run_trains_and_resumes(msda, db_path, monkeypatch):
     why = _compile_works()
     if why:
         pytest.skip(why)
-    import msda_cli.engine.train as train_mod
 
     compiled = []
     real_compile = torch.nn.Module.compile
     monkeypatch.setattr(torch.nn.Module, "compile", lambda self, *a, **k: compiled.append(1) or real_compile(self))
     args = ["train", "--recipe", "digits-vanilla", "--epochs", "2", "--set", "compile=true",
             "--set", "data.options.image_size=8", "--set", "batch_size=256"]
-    real, calls = train_mod.train_one_epoch, []
-
-    def interrupted_in_epoch_two(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(train_mod, "train_one_epoch", interrupted_in_epoch_two)
-    assert msda(*args).code == 130
-    monkeypatch.setattr(train_mod, "train_one_epoch", real)
+    interrupt_in_epoch(monkeypatch, msda, args)
     (run_id, config), = query(db_path, "SELECT id, config FROM run")
     assert json.loads(config)["compile"] is True and compiled == [1]
     assert msda("train", "--resume", run_id).code == 0

@@ -8,7 +8,7 @@ import time
 
 import torch
 
-from conftest import python_cmd, query
+from conftest import assert_resume_matches_straight, interrupt_in_epoch, python_cmd, query
 
 ARGS = ["train", "--recipe", "digits-mixup", "--method", "vanilla", "--epochs", "6",
         "--set", "data.options.image_size=16", "--set", "batch_size=64"]
@@ -73,7 +73,6 @@ def test_sigkill_then_resume_matches_uninterrupted(tmp_path, msda):
 
 def test_resume_with_augmentation_and_loader_workers_matches_uninterrupted(tmp_path, msda, db_path, monkeypatch):
     """Workers are re-created each epoch from the epoch's seed, so augmentations replay exactly."""
-    import msda_cli.engine.train as train_mod
     from test_data import write_cifar10
 
     write_cifar10(tmp_path / "c10", per_batch=24, n_test=20)
@@ -82,26 +81,8 @@ def test_resume_with_augmentation_and_loader_workers_matches_uninterrupted(tmp_p
             "--data-dir", tmp_path / "c10"]
     assert msda(*args).code == 0
 
-    real, calls = train_mod.train_one_epoch, []
-
-    def interrupted_in_epoch_two(*a, **k):
-        calls.append(1)
-        if len(calls) == 2:
-            raise KeyboardInterrupt
-        return real(*a, **k)
-
-    monkeypatch.setattr(train_mod, "train_one_epoch", interrupted_in_epoch_two)
-    assert msda(*args).code == 130
-    monkeypatch.setattr(train_mod, "train_one_epoch", real)
-    (straight, resumed) = [r for (r,) in query(db_path, "SELECT id FROM run ORDER BY created_at")]
-    assert query(db_path, "SELECT status, epochs_done FROM run WHERE id=?", resumed) == [("interrupted", 1)]
-    assert msda("train", "--resume", resumed).code == 0
-    losses = [[v for (v,) in query(db_path, "SELECT value FROM metric WHERE run_id=? AND name='train_loss' "
-                                            "ORDER BY epoch", r)] for r in (straight, resumed)]
-    assert len(losses[0]) == 3 and losses[0] == losses[1]
-    weights = [torch.load(query(db_path, "SELECT checkpoint FROM run WHERE id=?", r)[0][0], weights_only=True)["model"]
-               for r in (straight, resumed)]
-    assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+    interrupt_in_epoch(monkeypatch, msda, args)
+    assert_resume_matches_straight(msda, db_path, epochs=3)
 
 
 def test_resume_keeps_the_run_precision(msda, db_path, monkeypatch):
