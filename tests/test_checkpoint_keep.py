@@ -71,6 +71,14 @@ def test_best_leaves_the_best_model_and_eval_measures_it(msda, db_path):
                                               "AND params LIKE '%n_examples%'", run_id, TOP1)]
     assert json.loads(params)["epoch"] == best["epoch"] == top1.index(max(top1))  # eval measured best.pt's model
 
+    # a kill after the finish, before checkpoint.pt was removed: the finished run is still its best.pt
+    torch.save({"model": best["model"], "epoch": len(top1) - 1}, folder / "checkpoint.pt")
+    assert msda("eval", run_id, "--format", "json").code == 0
+    epochs = [json.loads(p)["epoch"] for (p,) in query(db_path, "SELECT params FROM metric WHERE run_id=? AND "
+                                                          "kind='eval' AND name=? AND params LIKE '%n_examples%' "
+                                                          "ORDER BY id", run_id, TOP1)]
+    assert epochs == [best["epoch"], best["epoch"]]
+
 
 def test_an_unknown_keep_is_one_line(msda, db_path):
     r = msda("train", *FAST, "--set", "checkpoint_keep=all")

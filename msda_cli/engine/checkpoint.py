@@ -8,6 +8,7 @@ training loop reconciles the store with the file on resume).
 
 from __future__ import annotations
 
+import json
 import math
 import os
 import pickle
@@ -40,8 +41,10 @@ def rng_state() -> dict:
 def run_checkpoint(store, run) -> Path | None:
     """A run's checkpoint: the file in its run folder, which is the truth (a kill between the rename
     and the database write leaves the row's `checkpoint` one epoch behind, or empty), or its best.pt
-    (checkpoint_keep: best keeps only that one); else the row's."""
-    for name in (CHECKPOINT_NAME, BEST_NAME):
+    (checkpoint_keep: best keeps only that one); else the row's. A finished `best` run is its best.pt even where
+    a kill after the finish left checkpoint.pt beside it."""
+    keep_best = run.status == "finished" and json.loads(run.config or "{}").get("checkpoint_keep") == "best"
+    for name in (BEST_NAME, CHECKPOINT_NAME) if keep_best else (CHECKPOINT_NAME, BEST_NAME):
         path = store.run_dir(run.id) / name
         if path.is_file():
             return path
