@@ -5,6 +5,7 @@ from __future__ import annotations
 import os
 import sqlite3
 import sys
+import time
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -122,3 +123,17 @@ def assert_resume_matches_straight(msda, db_path: Path, epochs: int) -> None:
     weights = [torch.load(query(db_path, "SELECT checkpoint FROM run WHERE id=?", r)[0][0], weights_only=True)["model"]
                for r in (straight, resumed)]
     assert all(torch.equal(weights[0][k], weights[1][k]) for k in weights[0])
+
+
+def wait_for_first_epoch(trainer, db_path: Path, timeout: float = 240) -> str:
+    """The id of the first run a `msda train` subprocess has stored an epoch of (the store may not exist
+    yet, or be mid-write, while it starts)."""
+    deadline, rows = time.time() + timeout, []
+    while time.time() < deadline and trainer.poll() is None and not rows:
+        try:
+            rows = query(db_path, "SELECT id FROM run WHERE epochs_done >= 1") if db_path.exists() else []
+        except sqlite3.OperationalError:
+            rows = []
+        time.sleep(0.05)
+    assert rows, "the trainer never finished an epoch"
+    return rows[0][0]

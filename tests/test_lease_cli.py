@@ -5,11 +5,10 @@ import os
 import sqlite3
 import subprocess
 import sys
-import time
 
 import pytest
 
-from conftest import python_cmd, query
+from conftest import python_cmd, query, wait_for_first_epoch
 from msda_cli.metric_names import TRAIN, TRAIN_LOSS
 from msda_cli.store import Store
 
@@ -51,15 +50,7 @@ def test_of_two_concurrent_resumes_exactly_one_trains(isolated_results, db_path)
 def test_a_run_deleted_while_it_trains_stops_and_leaves_no_folder(isolated_results, db_path, msda):
     trainer = subprocess.Popen(python_cmd("train", "--recipe", "digits-vanilla", "--epochs", "60", *SMALL),
                                env=_env(isolated_results), stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True)
-    deadline, rows = time.time() + 240, []
-    while time.time() < deadline and trainer.poll() is None and not rows:
-        try:
-            rows = query(db_path, "SELECT id FROM run WHERE epochs_done >= 1") if db_path.exists() else []
-        except sqlite3.OperationalError:
-            rows = []
-        time.sleep(0.05)
-    assert rows, "the trainer never finished an epoch"
-    (run_id,) = rows[0]
+    run_id = wait_for_first_epoch(trainer, db_path)
     r = msda("runs", "rm", "--force", "--yes", run_id)
     assert r.code == 0, r.stderr
     code, stderr = trainer.wait(timeout=120), trainer.stderr.read()

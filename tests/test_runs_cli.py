@@ -199,27 +199,17 @@ def test_rm_where_deletes_the_matching_runs(msda, runs, db_path, isolated_result
 
 def test_ctrl_c_says_which_run_stopped_and_how_to_resume_it(isolated_results, db_path):
     import signal
-    import sqlite3
     import subprocess
-    import time
 
-    from conftest import python_cmd
+    from conftest import python_cmd, wait_for_first_epoch
 
     env = {**__import__("os").environ, "OMP_NUM_THREADS": "1"}
     trainer = subprocess.Popen(python_cmd("train", "--recipe", "digits-vanilla", "--method", "vanilla,mixup",
                                           "--epochs", "60", "--set", "data.options.image_size=16", "--cpu"),
                                env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    deadline, rows = time.time() + 240, []
-    while time.time() < deadline and trainer.poll() is None and not rows:
-        try:
-            rows = query(db_path, "SELECT id FROM run WHERE epochs_done >= 1") if db_path.exists() else []
-        except sqlite3.OperationalError:
-            rows = []
-        time.sleep(0.05)
-    assert rows, "the trainer never finished an epoch"
+    run_id = wait_for_first_epoch(trainer, db_path)
     trainer.send_signal(signal.SIGINT)
     _, stderr = trainer.communicate(timeout=120)
-    (run_id,) = rows[0]
     assert trainer.returncode == 130, stderr
     last = stderr.strip().splitlines()[-1]
     assert last.startswith(f"msda: interrupted: run {run_id} (vanilla, digits-cnn, seed 0) stopped after epoch")
