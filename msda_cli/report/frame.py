@@ -319,18 +319,12 @@ def _config_column(configs: list[dict], dotted: str) -> pd.Series | None:
 
 
 def _flatten_frame(texts: np.ndarray) -> pd.DataFrame:
-    cache: dict[str, dict] = {}
+    flat: dict[int, dict] = {}  # _parse_all shares one dict per distinct text: flatten each once
     records = []
-    for t in texts:
-        rec = cache.get(t) if isinstance(t, str) else None
-        if rec is None:
-            try:
-                rec = flatten(json.loads(t)) if isinstance(t, str) and t else {}
-            except ValueError:
-                rec = {}
-            if isinstance(t, str):
-                cache[t] = rec
-        records.append(rec)
+    for d in _parse_all(texts):
+        if id(d) not in flat:
+            flat[id(d)] = flatten(d)
+        records.append(flat[id(d)])
     df = pd.DataFrame.from_records(records) if records else pd.DataFrame()
     return df.astype(object) if len(df.columns) else pd.DataFrame(index=range(len(records)))
 
