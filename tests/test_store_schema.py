@@ -111,9 +111,9 @@ def test_a_version_1_database_gains_tags_and_a_note(tmp_path, msda):
     r = msda("runs", "list", "--db", db, "--format", "csv")
     assert _one_line(r) and "older msda" in r.stderr, r.stderr
     Store(db)
-    assert query(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 2
+    assert query(db, "PRAGMA user_version") == [(SCHEMA_VERSION,)] and SCHEMA_VERSION == 3
     columns = {name for (name,) in query(db, "SELECT name FROM pragma_table_info('run')")}
-    assert {"tags", "note", "lease"} <= columns
+    assert {"tags", "note", "lease", "provenance", "slurm_job"} <= columns
     r = msda("runs", "tag", "0a1b", "--add", "baseline", "--db", db)
     assert r.code == 0, r.stderr
     r = msda("runs", "list", "--db", db, "--where", "tag=baseline", "--format", "csv")

@@ -22,12 +22,13 @@ from sqlmodel import SQLModel
 
 from msda_cli.store import tables  # noqa: F401  (registers the tables on SQLModel.metadata)
 
-SCHEMA_VERSION = 2
+SCHEMA_VERSION = 3
 
 # The columns each version added to a table that older versions already had.
 ADDED: dict[int, dict[str, tuple[str, ...]]] = {
     1: {"run": ("pid_started", "lease")},  # run leases (owner's start time and token)
     2: {"run": ("tags", "note")},  # what a researcher writes on a run
+    3: {"run": ("provenance", "slurm_job")},  # where a run came from; its Slurm job
 }
 
 

@@ -63,6 +63,9 @@ class Run(SQLModel, table=True):
     msda_version: str = ""
     tags: Optional[str] = ""  # comma-separated, sorted (msda_cli.store.tags); NULL in rows older than schema 2
     note: Optional[str] = ""
+    # JSON: msda version, git commit (and dirty), command line, library versions, GPU (schema 3)
+    provenance: Optional[str] = None
+    slurm_job: Optional[str] = None  # the Slurm job (array task) id when a scheduler runs it (schema 3)
 
 
 class Metric(SQLModel, table=True):
