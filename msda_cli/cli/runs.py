@@ -61,8 +61,12 @@ def runs_show(
     db: DbOption = None,
 ):
     """A run's details, its config and its metrics (json: all of it as one object)."""
-    import pandas as pd
+    import shlex
 
+    import pandas as pd
+    from rich.markup import escape
+
+    from msda_cli import provenance
     from msda_cli.render import check_format, print_frame
 
     check_format(fmt)
@@ -78,6 +82,7 @@ def runs_show(
     if fmt == "json":
         record = {key: getattr(run, key) for key in fields}
         record["config"] = json.loads(run.config)
+        record["provenance"] = provenance.starts(run.provenance)
         record["metrics"] = [{"kind": m.kind, "name": m.name, "epoch": m.epoch, "value": m.value,
                               "params": json.loads(m.params)} for m in metrics]
         print(json.dumps(record, indent=2, default=str))
@@ -85,6 +90,11 @@ def runs_show(
     if fmt == "rich":
         for key in fields:
             out.print(f"[bold]{key:>13}[/bold]  {getattr(run, key)}", highlight=False)
+        for start in provenance.starts(run.provenance) or [None]:  # the start that created the run first
+            text = provenance.describe(start) if start else "not recorded (stored before msda kept provenance)"
+            out.print(f"[bold]   provenance[/bold]  {escape(text)}", highlight=False)
+            if start:
+                out.print(f"[bold]      command[/bold]  {escape(shlex.join(start['command']))}", highlight=False)
         out.print("[bold]       config[/bold]")
         out.print_json(run.config)
     final = frame[frame["epoch"].isna()]

@@ -22,7 +22,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from msda_cli import __version__
+from msda_cli import __version__, provenance
 from msda_cli.config import Config, apply_set, check_names, expand, read_recipe, resolve_method_list, validate
 from msda_cli.engine.checkpoint import CHECKPOINT_NAME, RESUME_KEYS, load_checkpoint
 from msda_cli.checks import check_int
@@ -137,6 +137,8 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
     subset = check_subset(store, subset_id, configs) if main and subset_id else None
     if main and resume_id is not None:  # every check passed: take the run (of concurrent resumes, one does)
         store.take_over(run_ids[0])
+        start = provenance.collect(accelerator.device, "resume", accelerator.num_processes)
+        store.update_run(run_ids[0], provenance=provenance.appended(store.get_run(run_ids[0]).provenance, start))
     subset = _broadcast(accelerator, subset)
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
@@ -149,6 +151,8 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
                     recipe=cfg.name, dataset=cfg.dataset,
                     arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
                     subset_id=subset_id, msda_version=__version__,
+                    provenance=provenance.appended(None, provenance.collect(accelerator.device, "start",
+                                                                            accelerator.num_processes)),
                 ).run_id
                 store.run_dir(run_id).mkdir(parents=True, exist_ok=True)
                 config_json = json.dumps(json.loads(cfg.model_dump_json()), indent=2)
