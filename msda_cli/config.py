@@ -50,6 +50,7 @@ class DataConfig(Strict):
     root: Optional[str] = None  # local copy of the data set (`--data-dir`)
     download: StrictBool = False  # let torchvision fetch the files into `root` (`--download`)
     augment: StrictBool = True
+    cutout: StrictInt = Field(0, ge=0)  # side (px) of one Cutout hole per image before the method mixes (0: none)
     workers: StrictInt = Field(2, ge=0)
     # device: sets held in memory are batched, cropped and flipped on the training device (data/pipeline.py);
     # loader: per-sample transforms in a DataLoader (always for image files)

@@ -739,6 +739,28 @@ def test_dcutmix_prob_is_one_coin_per_batch_in_sample_mode():
     assert seen == {True, False}
 
 
+@pytest.mark.parametrize("mode", ["batch", "sample"])
+def test_cutmix_prob_mixes_a_batch_with_probability_prob_else_keeps_its_one_hot_targets(mode):
+    """The CutMix code's `cutmix_prob`: one coin per batch; an unmixed batch is x with one-hot (smoothed) targets."""
+    x, y = batch(6, 16, 16)
+    mixed = []
+    for seed in range(400):
+        out = build("cutmix", mode, prob=0.5, smoothing=0.1)(x, y, C, generator=gen(seed))
+        again = build("cutmix", mode, prob=0.5, smoothing=0.1)(x, y, C, generator=gen(seed))
+        assert torch.equal(out.x, again.x) and torch.equal(out.y, again.y)  # deterministic under the generator
+        if bool((out.lam == 1).all()):
+            assert torch.equal(out.x, x) and torch.equal(out.y, one_hot(y, C, 0.1))
+        mixed.append(bool((out.lam < 1).any()))
+    assert 160 < sum(mixed) < 240  # ~ Binomial(400, 0.5) (a box of area exactly 0 otherwise is rare)
+    # prob 1 draws no coin: λ and the partners, then the box, as before the method had `prob`
+    from msda_cli.mixing.cutmix import draw_centred_boxes
+
+    mixer, g = build("cutmix", mode), gen(3)
+    pair = mixer.draw_pair(1.0, 6, g, None)
+    params = mixer.draw(tuple(x.shape), gen(3))
+    assert torch.equal(params["bounds"], draw_centred_boxes(1.0 - pair["lam"], 16, 16, g))
+
+
 def test_mixupe_erm_ablation_adds_the_term_to_plain_cross_entropy():
     """MixupE Table 7's 'ERM + additional loss': no mixing, the same extra term."""
     alpha, eta = 1.0, 0.5

@@ -24,7 +24,7 @@ from test_report_tables import Filler
 # one setting changed, to a value no plan of any table uses (so the changed run fills no other cell)
 CHANGES = {"mixer.alpha": lambda v: v * 1.37, "mixer.k": lambda v: v + 11, "mixer.prob": lambda v: v * 0.37,
            "mixer.eta": lambda v: v * 1.37, "mixer.r": lambda v: 0.37, "epochs": lambda v: v + 1,
-           "optim.lr": lambda v: v * 1.37, "batch_size": lambda v: v + 1}
+           "optim.lr": lambda v: v * 1.37, "batch_size": lambda v: v + 1, "data.cutout": lambda v: v + 3}
 
 
 def _cells(table_id):
@@ -143,11 +143,17 @@ def test_dcutmix_table_4_does_not_pool_the_k_rows_of_table_3b(tmp_path):
     assert "5 run(s)" in rep.caption and "mixer.alpha, mixer.k" in rep.caption
 
 
-@pytest.mark.parametrize("col,key,other", [("CIFAR-100 PyramidNet-200", "mixer.alpha", 0.2),
-                                           ("CIFAR-100 PyramidNet-200", "mixer.prob", 1.0),
-                                           ("CIFAR-100 PyramidNet-110", "mixer.prob", 0.5)])
-def test_dcutmix_table_1_filters_alpha_and_prob(tmp_path, col, key, other):
-    cs = _cell("dcutmix-1", "DCutMix", col)
+@pytest.mark.parametrize("row,col,key,other", [("DCutMix", "CIFAR-100 PyramidNet-200", "mixer.alpha", 0.2),
+                                               ("DCutMix", "CIFAR-100 PyramidNet-200", "mixer.prob", 1.0),
+                                               ("DCutMix", "CIFAR-100 PyramidNet-110", "mixer.prob", 0.5),
+                                               ("CutMix", "CIFAR-100 PyramidNet-200", "mixer.prob", 1.0),
+                                               ("CutMix", "CIFAR-10 PyramidNet-200", "mixer.prob", 1.0),
+                                               ("CutMix", "CIFAR-100 PyramidNet-110", "mixer.prob", 1.0),
+                                               ("Manifold Mixup", "CIFAR-100 PyramidNet-200", "mixer.alpha", 2.0),
+                                               ("Manifold Mixup", "CIFAR-10 PyramidNet-200", "mixer.alpha", 2.0),
+                                               ("Manifold Mixup", "CIFAR-100 PyramidNet-200", "data.cutout", 0)])
+def test_dcutmix_table_1_filters_alpha_and_prob(tmp_path, row, col, key, other):
+    cs = _cell("dcutmix-1", row, col)
     res = resolve(cs.plan)
     assert res.setting[key] != other
     f = Filler()
@@ -156,8 +162,23 @@ def test_dcutmix_table_1_filters_alpha_and_prob(tmp_path, col, key, other):
     store = Store(tmp_path / "msda.db")
     f.write(store)
     rep = build_report(store.final_metrics_frame(), table="dcutmix-1")
-    cell = rep.cell("DCutMix", col)
+    cell = rep.cell(row, col)
     assert (cell.run_ids, cell.left_out) == ([own], [changed]) and f"(keys that differ: {key})" in rep.caption
+
+
+def test_cutmix_sourced_rows_use_the_cutmix_papers_settings():
+    """Manifold Mixup α = 1 ("We have tried α = 0.5 and 1.0 ... and have chosen 1.0"), CutMix's cutmix_prob 0.5 on
+    CIFAR (1.0 on ImageNet), and DCutMix Table 1's 15.09 is the CutMix paper's "Cutout + Manifold Mixup (α=1.0)"."""
+    cols = ("CIFAR-100 PyramidNet-110", "CIFAR-100 PyramidNet-200", "CIFAR-10 PyramidNet-200")
+    for col in cols:
+        mm = resolve(_cell("dcutmix-1", "Manifold Mixup", col).plan).setting
+        assert (mm["method"], mm["mixer.alpha"]) == ("manifold-mixup", 1.0), col
+        assert mm["data.cutout"] == (16 if col == "CIFAR-100 PyramidNet-200" else 0), col
+        cm = resolve(_cell("dcutmix-1", "CutMix", col).plan).setting
+        assert (cm["method"], cm["mixer.prob"]) == ("cutmix", 0.5), col
+    assert resolve(_cell("dcutmix-3", "Manifold Mixup", "Top-1 Err (%)").plan).setting["mixer.alpha"] == 1.0
+    assert resolve(_cell("dcutmix-3", "CutMix", "Top-1 Err (%)").plan).setting["mixer.prob"] == 1.0
+    assert resolve(_cell("dcutmix-1", "Cutout", "CIFAR-100 PyramidNet-200").plan).setting["data.cutout"] == 0
 
 
 @pytest.mark.parametrize("table_id,row,col", [("mixupe-1a", "MixupE", "PreActResNet101"),

@@ -12,6 +12,7 @@ from msda_cli.config import Config
 from msda_cli.data import LabeledDataset, build_dataset
 from msda_cli.data.pipeline import DeviceBatches, held_in_memory
 from msda_cli.mixing import Mixer, build_mixer
+from msda_cli.mixing.cutout_first import CutoutFirst
 from msda_cli.models import FLAT_INPUT, Normalized, build_model
 
 
@@ -48,7 +49,8 @@ def build_network(cfg: Config, info) -> Normalized:
 
 
 def build_method(cfg: Config) -> Mixer:
-    return build_mixer(cfg.method, **cfg.mixer)
+    mixer = build_mixer(cfg.method, **cfg.mixer)
+    return CutoutFirst(mixer, cfg.data.cutout) if cfg.data.cutout else mixer
 
 
 def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimizer:

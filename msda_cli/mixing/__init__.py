@@ -8,7 +8,7 @@ saliency-dcutmix, else `batch`. Each is registered with its display label:
 
   vanilla            no mixing
   mixup              alpha=1.0                          also tabular; mask_mode: one λ per batch/sample
-  cutmix             alpha=1.0
+  cutmix             alpha=1.0, prob=1.0                 prob: the probability a batch is mixed at all
   mixup-cutmix       alpha=1.0, cutmix_alpha=1.0, q=0.5  Mixup with probability q, else CutMix
   cutout             size=0.5                           box side as a fraction of the image side
   resizemix          scale_min=0.1, scale_max=0.8

@@ -54,14 +54,23 @@ def cut_paste(x: torch.Tensor, partner_index: torch.Tensor, bounds: torch.Tensor
 
 @register_mixer("cutmix", label="CutMix")
 class CutMix(ImageMixer):
-    """CutMix (Yun et al., 2019): λ ~ Beta(α, α); a box of area (1 − λ)·H·W, centre uniform, clipped."""
+    """CutMix (Yun et al., 2019): λ ~ Beta(α, α); a box of area (1 − λ)·H·W, centre uniform, clipped.
 
-    def __init__(self, alpha: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
+    `prob`: the probability that a batch is mixed at all (the CutMix code's `cutmix_prob`, one coin
+    per batch); a batch not mixed gets an empty box, so it keeps its images and one-hot targets. The
+    coin is drawn only when `prob` < 1 (runs at 1 draw as before), and not for a fixed `lam`.
+    """
+
+    def __init__(self, alpha: float = 1.0, prob: float = 1.0, mask_mode: str = "batch", smoothing: float = 0.0):
         super().__init__(mask_mode, smoothing)
         self.alpha = check_float("alpha", alpha, min=0, open="min")
+        self.prob = check_float("prob", prob, min=0, max=1)
 
     def draw(self, shape, generator=None, lam=None) -> dict:
         params = self.draw_pair(self.alpha, shape[0], generator, lam)
+        if lam is None and self.prob < 1 and not bool(torch.rand(1, generator=generator, dtype=torch.float64)
+                                                       < self.prob):
+            params["lam"] = torch.ones_like(params["lam"])  # not mixed: a box of area 0
         params["bounds"] = draw_centred_boxes(1.0 - params["lam"], shape[-2], shape[-1], generator)
         return params
 
