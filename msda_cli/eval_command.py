@@ -2,7 +2,11 @@
 stored as kind eval with the data set, the checkpoint's epoch and the number of examples.
 
 `dataset` evaluates the run's model on another data set's test split; those metrics are stored
-under names prefixed with its name (`fashion-mnist_top1`), beside the run's own.
+under names prefixed with its name (`fashion-mnist_top1`), beside the run's own. An eval of the
+checkpoint whose metrics training stored last (a finished run's final epoch) on the run's own test
+split measures what training measured: its rows are that setting again (the report keeps the
+latest value). An eval of another checkpoint (best.pt of another epoch, an unfinished run's last
+one) names the file in `checkpoint`, a setting of its own.
 """
 
 from __future__ import annotations
@@ -12,6 +16,7 @@ import json
 import pandas as pd
 from torch.utils.data import DataLoader
 
+from msda_cli.engine.checkpoint import run_checkpoint
 from msda_cli.evaluation import evaluate
 from msda_cli.metric_names import EVAL
 from msda_cli.runs import load_run
@@ -26,5 +31,8 @@ def run_eval(store, run_id: str, device: str, dataset: str | None = None,
     other = dataset is not None and dataset != json.loads(loaded.run.config)["dataset"]
     prefix = f"{dataset}_" if other else ""
     params = {"dataset": dataset or loaded.config.dataset, "epoch": loaded.epoch, "n_examples": len(loaded.test_set)}
+    final = loaded.run.status == "finished" and loaded.epoch == loaded.run.epochs_done - 1
+    if not final:
+        params["checkpoint"] = run_checkpoint(store, loaded.run).name
     store.add_metrics(loaded.run.id, EVAL, [(prefix + name, value, None, params) for name, value in metrics.items()])
     return loaded.run.id, pd.DataFrame([{"run": loaded.run.id, "dataset": params["dataset"], **metrics}])

@@ -237,3 +237,16 @@ def test_each_robust_setting_has_one_check_and_one_message(settings, message):
         messages.add(raised(lambda: pgd(conv_model(), x, y, request["eps"], request["step_size"], request["steps"],
                                         request["restarts"])))
     assert messages == {message}
+
+
+def test_same_architecture_compares_module_settings_not_only_shapes():
+    """A stem stride changes the network but no parameter shape: another architecture (black-box), one rule."""
+    from msda_cli.models import build_model
+    from msda_cli.robust.attacks import same_architecture
+
+    torch.manual_seed(0)
+    a = build_model("preactresnet18", num_classes=10)
+    b = build_model("preactresnet18", num_classes=10)  # other weights, same architecture
+    strided = build_model("preactresnet18", num_classes=10, stem_stride=2)
+    assert {k: v.shape for k, v in a.state_dict().items()} == {k: v.shape for k, v in strided.state_dict().items()}
+    assert same_architecture(a, b) and not same_architecture(a, strided)

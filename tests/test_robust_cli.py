@@ -64,6 +64,30 @@ def test_transfer_attacks_are_gray_box_for_the_same_arch_and_black_box_otherwise
     assert modes[-2:] == [("gray-box", b), ("black-box", other)]
 
 
+def test_gray_or_black_box_is_one_rule_for_the_command_and_the_python_api(msda, env):
+    """Two runs of one architecture name whose model option changes the network are black-box, from the command as
+    from evaluate_attack (the command used to compare the config's architecture name)."""
+    from msda_cli.robust import evaluate_attack
+    from msda_cli.robust.attacks import same_architecture
+    from msda_cli.runs import load_run
+    from msda_cli.store import Store
+
+    db, runs = env
+    a = runs[0][0]
+    r = msda("train", "--recipe", "digits-mixup", *FAST, "--set", "model.width=8", "--name", "narrow")
+    assert r.code == 0, r.stderr
+    (narrow,), = query(db, "SELECT id FROM run WHERE name='narrow'")
+    assert msda("robust", a, "--attack", "pgd", "--source", narrow, "--steps", "2", "--n-examples", "16").code == 0
+    (_, params), = [(v, p) for v, p in _robust_rows(db, a, PGD) if p["source_run"] == narrow]
+    store = Store(db)
+    target, source = load_run(store, a), load_run(store, narrow)
+    assert source.config.arch == target.config.arch and not same_architecture(source.model, target.model)
+    rows = evaluate_attack(target.model, target.test_set, source_model=source.model, steps=2, n_examples=16,
+                           progress=False)
+    assert params["mode"] == rows[-1][3]["mode"] == "black-box"
+    assert same_architecture(load_run(store, runs[1][0]).model, target.model)  # another seed: gray-box
+
+
 def test_ood_deform_and_corruptions(msda, env, tmp_path):
     db, runs = env
     target = runs[0][0]
@@ -122,12 +146,14 @@ def test_natural_adversarial_folder(msda, env, tmp_path):
     (["{run}", "--natural-adversarial", "/nonexistent"], "/nonexistent"),
     (["{run}", "--ood", "/nonexistent"], "nonexistent"),
     (["{run}", "--attack", "fgsm", "--source", "{run}"], "--source"),
+    (["{run}", "--attack", "pgd", "--source", "{run}"], "the attacked run itself"),
+    (["{run}", "--attack", "pgd", "--source", "{prefix}"], "the attacked run itself"),
     (["{run}", "--attack", "pgd", "--steps", "0"], "--steps"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(msda, env, args, message):
     db, runs = env
     before = query(db, "SELECT count(*) FROM metric")
-    r = msda("robust", *[a.format(run=runs[0][0]) for a in args])
+    r = msda("robust", *[a.format(run=runs[0][0], prefix=runs[0][0][:5]) for a in args])
     assert r.code == 2, r.stderr
     assert len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
     assert query(db, "SELECT count(*) FROM metric") == before

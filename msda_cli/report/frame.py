@@ -27,8 +27,9 @@ from msda_cli.store.tags import TAG_KEY
 RUN_COLUMNS = ("run_id", "name", "recipe", "dataset", "arch", "method", "seed", "status", "subset_id", "tags", "note")
 FINISHED = "finished"
 # metric parameters that record how much was evaluated, not what: a re-run with another count
-# replaces the earlier value instead of counting as another setting
-BOOKKEEPING_PARAMS = frozenset({"n_examples", "n_in", "n_out", "dataset_dir"})
+# replaces the earlier value instead of counting as another setting (`msda eval`'s data set and checkpoint epoch
+# too: its names carry another data set, and its `checkpoint` marks another checkpoint than the run's final one)
+BOOKKEEPING_PARAMS = frozenset({"n_examples", "n_in", "n_out", "dataset_dir", "dataset", "epoch"})
 
 
 class Prepared:

@@ -146,9 +146,11 @@ def _num(v: float):
     return int(v) if v.is_integer() else v
 
 
-def _same_architecture(a: nn.Module, b: nn.Module) -> bool:
-    """Same module classes and parameter shapes (a gray-box source) or not (black-box)."""
-    if [type(m) for m in a.modules()] != [type(m) for m in b.modules()]:
+def same_architecture(a: nn.Module, b: nn.Module) -> bool:
+    """The one rule of gray-box (True) against black-box: the same modules in the same order, each with the same
+    settings (`extra_repr`: channels, kernel, stride ...), and the same parameter and buffer shapes. Two runs of
+    one architecture name whose model options change the network (a width, a stem stride) are black-box."""
+    if [(type(m), m.extra_repr()) for m in a.modules()] != [(type(m), m.extra_repr()) for m in b.modules()]:
         return False
     sa, sb = a.state_dict(), b.state_dict()
     return sa.keys() == sb.keys() and all(sa[k].shape == sb[k].shape for k in sa)
@@ -182,7 +184,7 @@ def evaluate_attack(model: nn.Module, dataset, attack: str = PGD, eps: float = 8
         if mode == "white-box":
             raise MsdaError("a white-box attack uses the model itself; drop --source or choose gray-box/black-box")
         if mode is None:
-            mode = "gray-box" if _same_architecture(source_model, model) else "black-box"
+            mode = "gray-box" if same_architecture(source_model, model) else "black-box"
 
     loader, n = subset_loader(dataset, n_examples, seed, batch_size, workers)
     device = model_device(model)

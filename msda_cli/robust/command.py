@@ -54,22 +54,24 @@ class RobustRequest:
 def run_robust(store, run_id: str, req: RobustRequest, device: str, log=print) -> tuple[str, list[tuple]]:
     """Compute every requested measure of `run_id`; returns (run id, metric rows) after storing them."""
     req.check()
+    if req.source is not None and store.get_run(req.source).id == store.get_run(run_id).id:
+        raise MsdaError(f"--source {req.source} is the attacked run itself: a transfer attack crafts on another run "
+                        "(drop --source for white-box)")
     target = load_run(store, run_id, device=device, data_dir=req.data_dir)
     source = load_run(store, req.source, device=device, data_dir=req.data_dir) if req.source else None
     ood_set = open_ood_set(req.ood, target.info, root=req.data_dir) if req.ood else None
     common = dict(n_examples=req.n_examples, batch_size=req.batch_size, seed=req.seed)
     rows: list[tuple] = []
     if req.attack:
-        mode = None
-        if source is not None:
-            if source.info.num_classes != target.info.num_classes or source.info.classes != target.info.classes:
-                raise MsdaError(f"source run {source.run.id} was trained on other classes "
-                                f"({source.config.dataset}) than run {target.run.id} ({target.config.dataset})")
-            mode = "gray-box" if source.config.arch == target.config.arch else "black-box"
+        if source is not None and (source.info.num_classes != target.info.num_classes
+                                   or source.info.classes != target.info.classes):
+            raise MsdaError(f"source run {source.run.id} was trained on other classes "
+                            f"({source.config.dataset}) than run {target.run.id} ({target.config.dataset})")
+        # gray-box or black-box: evaluate_attack decides, by attacks.same_architecture
         rows += evaluate_attack(
             target.model, target.test_set, attack=req.attack, eps=req.eps, steps=req.steps,
             step_size=req.step_size, restarts=req.restarts, source_model=source.model if source else None,
-            mode=mode, source_run=source.run.id if source else None, **common)
+            source_run=source.run.id if source else None, **common)
     if ood_set is not None:
         dataset, name = ood_set
         rows += evaluate_ood(target.model, target.test_set, dataset, name, **common)
