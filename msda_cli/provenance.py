@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import json
 import platform
+import re
 import shutil
 import socket
 import subprocess
@@ -22,6 +23,9 @@ from datetime import datetime, timezone
 from pathlib import Path
 
 from msda_cli import __version__
+
+# A database URL's password (`--db postgresql+psycopg://user:PASSWORD@host/db`) is never kept.
+_PASSWORD = re.compile(r"(://[^/:@\s]*:)[^/\s]*@")
 
 PACKAGE_ROOT = Path(__file__).resolve().parent.parent  # the folder holding msda_cli/ (a checkout's top?)
 GIT_TIMEOUT_S = 5
@@ -79,7 +83,7 @@ def collect(device="cpu", kind: str = "start", processes: int = 1, argv: list[st
         "host": socket.gethostname(),
         "msda_version": __version__,
         "git": git_state(),
-        "command": list(sys.argv if argv is None else argv),
+        "command": [_PASSWORD.sub(r"\1***@", arg) for arg in (sys.argv if argv is None else argv)],
         "python": platform.python_version(),
         "torch": torch.__version__,
         "torchvision": _version("torchvision"),

@@ -12,6 +12,9 @@ from pathlib import Path
 import pytest
 import torch
 
+from pg import db_url, pg_server, pg_url  # noqa: F401  (a real PostgreSQL server; the store on both backends)
+from slurm import slurm_cluster  # noqa: F401  (a real one-node Slurm cluster for --launcher slurm)
+
 torch.set_num_threads(max(1, min(2, os.cpu_count() or 1)))
 
 REPO = Path(__file__).resolve().parents[1]

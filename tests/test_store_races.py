@@ -1,13 +1,15 @@
-"""The store under concurrency: many writers and readers at once, many first opens of a new database."""
+"""The store under concurrency, on both backends: many writers and readers at once, many first opens of a new
+database."""
 
 import multiprocessing as mp
 import os
 import time
 import traceback
 
-from conftest import query
+from pg import query_db
 from msda_cli.metric_names import EVAL, LR, TOP1, TOP5, TRAIN, TRAIN_LOSS
 from msda_cli.store import Store
+from msda_cli.store.schema import SCHEMA_VERSION
 
 WRITERS, EPOCHS, READERS = 8, 40, 2
 # Before opening took the write lock to create the tables, 6 to 13 of 16 such writers failed.
@@ -73,7 +75,8 @@ def _finish(procs, errors, timeout=240):
     assert [p.exitcode for p in procs] == [0] * len(procs)
 
 
-def test_concurrent_writers_and_readers_lose_nothing(db_path):
+def test_concurrent_writers_and_readers_lose_nothing(db_url):
+    db_path = db_url  # a SQLite file or a PostgreSQL database (tests/pg.py)
     Store(db_path).engine.dispose()  # the database exists; the writers race on rows, not on creation
     errors, start, stop = _fork.Queue(), _fork.Event(), _fork.Event()
     writers = [_fork.Process(target=_report, args=(errors, _writer, db_path, start)) for _ in range(WRITERS)]
@@ -84,17 +87,20 @@ def test_concurrent_writers_and_readers_lose_nothing(db_path):
     finally:
         stop.set()
     _finish(readers, errors, timeout=60)
-    assert query(db_path, "SELECT count(*), sum(status = 'finished') FROM run") == [(WRITERS, WRITERS)]
-    assert query(db_path, "SELECT count(*) FROM metric") == [(WRITERS * (EPOCHS * 3 + 1),)]
-    assert query(db_path, "SELECT count(DISTINCT run_id || '/' || epoch) FROM metric WHERE name = ?",
-                 TRAIN_LOSS) == [(WRITERS * EPOCHS,)]
+    assert query_db(db_path, "SELECT count(*), sum(CASE WHEN status = 'finished' THEN 1 ELSE 0 END) FROM run") == [
+        (WRITERS, WRITERS)]
+    assert query_db(db_path, "SELECT count(*) FROM metric") == [(WRITERS * (EPOCHS * 3 + 1),)]
+    assert query_db(db_path, "SELECT count(DISTINCT run_id || '/' || epoch) FROM metric WHERE name = :name",
+                    name=TRAIN_LOSS) == [(WRITERS * EPOCHS,)]
 
 
-def test_concurrent_first_opens_of_a_new_database(db_path):
+def test_concurrent_first_opens_of_a_new_database(db_url):
+    db_path = db_url
     errors, start = _fork.Queue(), _fork.Event()
     procs = [_fork.Process(target=_report, args=(errors, _first_open, db_path, start, i < FIRST_WRITERS))
              for i in range(FIRST_READERS + FIRST_WRITERS)]
     _start_together(procs, start)
     _finish(procs, errors)
-    assert query(db_path, "SELECT count(*) FROM run") == [(FIRST_WRITERS,)]
-    assert query(db_path, "PRAGMA user_version")[0][0] >= 1
+    assert query_db(db_path, "SELECT count(*) FROM run") == [(FIRST_WRITERS,)]
+    version = "SELECT version FROM msda_schema" if "://" in db_path else "PRAGMA user_version"
+    assert query_db(db_path, version) == [(SCHEMA_VERSION,)]

@@ -11,7 +11,7 @@ import typer
 
 from msda_cli.errors import MsdaError, RunFailed, disk_full
 from msda_cli.cli.common import app, err
-from msda_cli.cli import train, measure, tables, figures, runs  # each registers its commands on import
+from msda_cli.cli import train, measure, tables, figures, runs, store  # each registers its commands on import
 
 __all__ = ["app", "main"]
 

@@ -55,8 +55,9 @@ out = Console(width=None if sys.stdout.isatty() else 200)
 err = Console(stderr=True, width=None if sys.stderr.isatty() else 200)
 
 DbOption = Annotated[
-    Optional[Path],
-    typer.Option("--db", envvar="MSDA_DB", help="Results database (default results/msda.db)."),
+    Optional[str],  # not a Path: a URL's // would collapse
+    typer.Option("--db", envvar="MSDA_DB", help="Results database: a SQLite file (default results/msda.db) or a "
+                 "PostgreSQL URL, postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE."),
 ]
 FormatOption = Annotated[
     str, typer.Option("--format", "-f", help="Output format: rich, markdown, latex, csv or json.")

@@ -1,4 +1,4 @@
-"""The SQLite results store: runs, their metrics, and data subsets.
+"""The results store (SQLite or PostgreSQL): runs, their metrics, and data subsets.
 
 `Store` is the only code that talks to the database. Only the main process of a distributed run
 writes; every write is one short transaction that begins with a write. Database errors leave it
@@ -39,7 +39,9 @@ from sqlmodel import Session, select
 
 from msda_cli.errors import MsdaError
 from msda_cli.faults import declare, fault_point
-from msda_cli.store.db import StoreError, default_db_path, explain, make_engine, results_dir
+from msda_cli.store import db, postgres
+from msda_cli.store.db import StoreError
+from msda_cli.store.url import Target, parse, results_dir
 from msda_cli.store.lease import Lease, LeaseLost, owner_alive, owner_text
 from msda_cli.store.process import ProcessId
 from msda_cli.store.tables import NAN_TEXT, Metric, Run, Subset, utcnow
@@ -77,19 +79,32 @@ def _metric_rows(run_id: str, kind: str, values: Iterable[tuple]) -> list[Metric
 
 
 class Store:
-    """The results database at `db_path` (default: $MSDA_DB, else results/msda.db).
+    """The results database `db_path` (default: $MSDA_DB, else results/msda.db): a SQLite file's path,
+    or a PostgreSQL URL (`msda_cli.store.url`); `where` shows it (a password hidden), `path` is the
+    file's (None for a URL store).
 
     create=False: a missing database is an error (commands that need stored runs). read_only=True:
-    the store never writes (listing and reporting work on a read-only file system, and a missing
-    database reads as empty instead of being created).
+    the store never writes (listing and reporting work on a read-only file system, a missing
+    database reads as empty instead of being created, and PostgreSQL runs read-only transactions).
     """
 
-    def __init__(self, db_path: Path | str | None = None, create: bool = True, read_only: bool = False):
-        self.path = Path(db_path) if db_path is not None else default_db_path()
+    def __init__(self, db_path: Path | str | Target | None = None, create: bool = True, read_only: bool = False):
+        self.target = parse(db_path)
+        self.path, self.where = self.target.path, self.target.shown()
         self.read_only = read_only
-        self.engine = make_engine(db_path, create=create, read_only=read_only)
-        self.results_dir = results_dir(self.path)
+        if self.target.is_sqlite:
+            self.engine = db.make_engine(self.path if db_path is not None else None, create=create,
+                                         read_only=read_only)
+        else:
+            self.engine = postgres.make_engine(self.target, create=create, read_only=read_only)
+        self.results_dir = results_dir(self.target)
         self.leases: dict[str, Lease] = {}
+
+    def explain(self, error: Exception) -> StoreError:
+        """The one-line StoreError of a database error on this store."""
+        if self.target.is_sqlite:
+            return db.explain(error, self.path)
+        return postgres.explain(error, self.target)
 
     @contextmanager
     def _session(self):
@@ -97,7 +112,7 @@ class Store:
             with Session(self.engine) as s:
                 yield s
         except DBAPIError as e:
-            raise explain(e, self.path) from None
+            raise self.explain(e) from None
 
     def run_dir(self, run_id: str) -> Path:
         """The run's folder, always inside <results>/runs (a crafted id cannot point elsewhere)."""
@@ -270,6 +285,8 @@ class Store:
 
     def delete_run(self, run_id: str) -> None:
         with self._session() as s:
+            # The run row first, as every writer locks it first (PostgreSQL; SQLite ignores FOR UPDATE).
+            s.exec(select(Run.id).where(Run.id == run_id).with_for_update())
             s.exec(delete(Metric).where(Metric.run_id == run_id))
             s.exec(delete(Subset).where(Subset.source_run_id == run_id))
             s.exec(delete(Run).where(Run.id == run_id))
@@ -325,7 +342,7 @@ class Store:
             with self.engine.connect() as con:
                 frame = pd.read_sql_query(query, con)
         except DBAPIError as e:
-            raise explain(e, self.path) from None
+            raise self.explain(e) from None
         frame.loc[frame["status"].eq("running") & frame[id_column].isin(dead), "status"] = "interrupted"
         return frame
 

@@ -24,7 +24,10 @@ from sqlalchemy.pool import QueuePool, StaticPool
 from sqlmodel import SQLModel
 
 from msda_cli.errors import MsdaError
-from msda_cli.store import schema
+from msda_cli.store import schema, url
+from msda_cli.store.url import results_dir
+
+__all__ = ["StoreError", "make_engine", "empty_engine", "explain", "results_dir", "default_db_path"]
 
 BUSY_TIMEOUT_MS = 30_000
 # Below this much free space an I/O error is the disk being full (SQLite reports a failed
@@ -36,21 +39,9 @@ class StoreError(MsdaError):
     """The database cannot be used as asked (full disk, read-only, locked, corrupt, foreign): one line."""
 
 
-def results_dir(db_path: Path | None = None) -> Path:
-    """Where run folders live: $MSDA_RESULTS, else the database's folder, else ./results."""
-    env = os.environ.get("MSDA_RESULTS")
-    if env:
-        return Path(env)
-    if db_path is not None:
-        return Path(db_path).resolve().parent
-    return Path("results")
-
-
 def default_db_path() -> Path:
-    env = os.environ.get("MSDA_DB")
-    if env:
-        return Path(env)
-    return results_dir() / "msda.db"
+    """$MSDA_DB's path (a URL names no path: see `msda_cli.store.url`), else <results>/msda.db."""
+    return url.parse(None).path or results_dir() / "msda.db"
 
 
 def _disk_full(path: Path) -> bool:
@@ -132,7 +123,7 @@ def _inspect(uri: str, path: Path, check: bool) -> schema.SchemaState:
     return state
 
 
-def _empty_engine():
+def empty_engine():
     """An in-memory store with msda's tables and no rows: what a reader sees of a missing database."""
     engine = create_engine("sqlite://", poolclass=StaticPool, creator=lambda: _connect(":memory:"))
     SQLModel.metadata.create_all(engine)
@@ -160,11 +151,11 @@ def make_engine(db_path: Path | str | None = None, create: bool = True, read_onl
         raise StoreError(f"no results database at {path}; train a run first or pass --db")
     if read_only:
         if not exists:
-            return _empty_engine()
+            return empty_engine()
         uri = _read_only_uri(path)
         state = _inspect(uri, path, check=False)
         if not state.columns:
-            return _empty_engine()
+            return empty_engine()
         if schema.needs_upgrade(state):
             raise StoreError(f"database {path} has the tables of an older msda (schema {state.version}); "
                              "any writing command (msda train, msda eval) upgrades it")

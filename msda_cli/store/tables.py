@@ -32,6 +32,8 @@ class FaithfulFloat(TypeDecorator):
     cache_ok = True
 
     def bind_processor(self, dialect):
+        if dialect.name != "sqlite":  # PostgreSQL's double precision keeps NaN itself
+            return super().bind_processor(dialect)
         # Not process_bind_param: Float's own bind processor would turn the text back into NaN.
         return lambda value: NAN_TEXT if isinstance(value, float) and value != value else value
 
