@@ -310,3 +310,62 @@ def test_the_live_view_shows_active_runs_by_what_they_are_and_the_counts():
     assert "0:00:12" in out and "aaaa1111" not in out  # runs are shown by what they are, not by id
     assert "failed vanilla · digits-cnn · seed 0 (run bbbb2222), 0/3 epochs: RuntimeError: boom" in out
     assert "0 finished · 1 failed · 1 running · 1 queued" in out
+
+
+def _wait_for(worker, timeout: float = 300.0) -> int:
+    deadline = time.monotonic() + timeout
+    while (status := worker.status()) is None:
+        assert time.monotonic() < deadline, "the worker's run did not end"
+        time.sleep(0.1)
+    return status
+
+
+def test_runs_in_one_worker_equal_each_run_in_a_fresh_process(tmp_path):
+    """A worker's second run starts from a fresh process's state: after a bf16 run on two threads (Accelerate's
+    singletons keep their mixed precision; fault points count per process), a fp32 run gives the weights and
+    metrics it gives alone, and so does the first."""
+    from msda_cli.engine.worker import Worker
+
+    first = ["--recipe", "digits-vanilla", "--seeds", "3", "--epochs", "1", *TINY, "--set", "precision=bf16",
+             "--set", "threads=2"]
+    second = ["--recipe", "digits-mixup", "--seeds", "0", "--epochs", "2", *TINY]
+    fault = {"MSDA_FAULT": "checkpoint.renamed:error@3"}  # the second run alone reaches the point twice
+    fresh, shared = tmp_path / "fresh", tmp_path / "shared"
+    fresh.mkdir()
+    for args in (first, second):
+        r = subprocess.run(python_cmd("train", *args, "--cpu"), env=_env(fresh, **fault), capture_output=True,
+                           text=True, timeout=600)
+        assert r.returncode == 0, r.stderr[-3000:]
+    (shared / "runs").mkdir(parents=True)
+    logs = [shared / "runs" / "first.log", shared / "runs" / "second.log"]
+    worker = Worker(child_env(Slot((), 1), _env(shared, **fault)), logs[0])
+    try:
+        for args, log in zip((first, second), logs):
+            worker.hand(["train", *args, "--db", str(shared / "msda.db"), "--cpu"], log)
+            assert _wait_for(worker) == 0, log.read_text()[-3000:]
+        pids = {pid for (pid,) in query(shared / "msda.db", "SELECT pid FROM run")}
+        assert pids == {worker.proc.pid} and worker.alive  # both trained in the one worker, which waits for more
+    finally:
+        worker.close()
+        worker.proc.wait(60)
+        worker.release()
+    assert worker.proc.returncode == 0 and "precision" not in logs[1].read_text()
+    a, b = _by_setting(fresh / "msda.db"), _by_setting(shared / "msda.db")
+    assert sorted(a) == sorted(b) == [("mixup", 0), ("vanilla", 3)]
+    for key in a:
+        assert a[key][1:] == b[key][1:] and len(a[key][2]) >= 2, key
+        for name, tensor in a[key][0].items():
+            assert torch.equal(tensor, b[key][0][name]), (key, name)
+
+
+def test_a_worker_ends_after_a_run_that_fails_and_its_slot_gets_a_fresh_one(db_path, isolated_results):
+    """Bad input in one run (exit 2) fails that run only; the next run on the slot trains in a new worker."""
+    bad = parallel.RunSpec(("--recipe", "digits-vanilla", "--set", "optim.lr=-1"), "bad0bad0", "bad", 1)
+    good_req = TrainRequest(recipe="digits-vanilla", epochs=1, sets=TINY_SETS)
+    specs = [bad, *new_run_specs(good_req, resolve_configs(good_req))]
+    outcomes = run_parallel(specs, db_path, jobs=1)
+    assert [o.status for o in outcomes] == ["failed", "finished"] and [o.returncode for o in outcomes] == [2, 0]
+    assert "optim.lr" in outcomes[0].progress.error
+    bad_log = (isolated_results / "runs" / "bad0bad0" / "console.log").read_text()
+    good_log = (isolated_results / "runs" / specs[1].run_id / "console.log").read_text()
+    assert "optim.lr" in bad_log and "(worker started now)" in good_log  # not the one that ran the bad run

@@ -1,20 +1,23 @@
 """Runs in parallel on one machine (`msda train --jobs N --gpus 0,1,… --gpus-per-run K`).
 
-Each run is its own child process, `python -m msda_cli train ARGS` for exactly one run (or
-`accelerate launch --num_processes K -m msda_cli train ARGS` for a run on K GPUs): the same
-entry point as a run trained in this process, so a run trains alike however it was launched.
-A child sees only its own GPUs (CUDA_VISIBLE_DEVICES) or, on the CPU, its share of the cores
-(OMP_NUM_THREADS and MKL_NUM_THREADS, which torch reads when it starts).
+Each slot (a GPU, or a share of the CPU cores) has one persistent worker (engine/worker.py): a
+process started once, with the slot's CUDA_VISIBLE_DEVICES or its share of the cores (OMP_NUM_THREADS
+and MKL_NUM_THREADS, which torch reads when it starts), that trains the runs handed to it one after
+another through `msda train ARGS` for exactly one run: the same entry point as a run trained in
+this process, so a run trains alike however it was launched, and start-up is paid once per slot.
+A run on K GPUs is its own process group, `accelerate launch --num_processes K -m msda_cli train
+ARGS`, one per run (the group's processes and rendezvous belong to that run).
 
-The caller checks every config before the first child starts (`train_in_parallel` does), so
+The caller checks every config before the first run starts (`train_in_parallel` does), so
 bad input writes nothing. New runs get their ids here (`--run-id`), so the launcher knows which
-store row is whose before the child writes it, and follows the runs by polling the store rather
-than a pipe protocol: the per-epoch rows the children write are the truth, a child that dies
+store row is whose before the run writes it, and follows the runs by polling the store rather
+than a pipe protocol: the per-epoch rows the runs write are the truth, a process that dies
 cannot leave a stale last message behind, a run on K processes has one writer, and nothing is
-parsed from what children print (that goes to `runs/<id>/console.log`). SIGINT or SIGTERM
-forwards SIGTERM to every child (each marks its run interrupted, resumable with
-`msda train --resume ID`), then SIGKILL after a grace period (the store then shows the run,
-whose process is gone, as interrupted too); a second signal kills at once.
+parsed from what runs print (that goes to `runs/<id>/console.log`); a worker reports only each
+run's exit status. SIGINT or SIGTERM forwards SIGTERM to every process training a run (each marks
+its run interrupted, resumable with `msda train --resume ID`), then SIGKILL after a grace period
+(the store then shows the run, whose process is gone, as interrupted too); a second signal kills
+at once.
 """
 
 from __future__ import annotations
@@ -33,8 +36,9 @@ from dataclasses import dataclass, replace
 from pathlib import Path
 
 from msda_cli.engine.parallel_view import RunProgress
+from msda_cli.engine.worker import Worker
 from msda_cli.checks import check_int
-from msda_cli.errors import MsdaError
+from msda_cli.errors import MsdaError, RunFailed
 from msda_cli.metric_names import TEST_TOP1, TRAIN, TRAIN_LOSS
 
 GRACE_SECONDS = 30.0  # after SIGTERM, time for a child to store its run as interrupted
@@ -62,17 +66,20 @@ def plan_slots(jobs: int | None, gpus: list[int] | None, gpus_per_run: int | Non
     """One slot per child running at a time; MsdaError on bad input.
 
     GPUs: `gpus` (default every visible one) in groups of `gpus_per_run` (default 1); `jobs`
-    defaults to one child per group; with more jobs than groups, children share a group. CPU: `jobs`
-    (default 1) children split this process's torch threads (`threads`), at least one each.
+    defaults to one slot per group; with more jobs than groups, slots share a group. Each of the `jobs`
+    slots gets max(1, C // jobs) torch threads of the C cores given (`threads`, default
+    `config.cores_given()`: OMP_NUM_THREADS where set, else the cores this process may run on).
     """
     import torch
+
+    from msda_cli.config import cores_given
 
     if jobs is not None:
         check_int("--jobs", jobs, min=1)
     if gpus_per_run is not None:
         check_int("--gpus-per-run", gpus_per_run, min=1)
     n_visible = 0 if cpu else (torch.cuda.device_count() if n_visible is None else n_visible)
-    threads = torch.get_num_threads() if threads is None else threads
+    threads = cores_given() if threads is None else threads
     if n_visible == 0:
         if gpus is not None or gpus_per_run is not None:
             flag = "--gpus" if gpus is not None else "--gpus-per-run"
@@ -161,12 +168,15 @@ def resume_spec(run) -> RunSpec:
                    json.loads(run.config).get("epochs", 0))
 
 
+def train_argv(spec: RunSpec, slot: Slot, db: Path) -> list[str]:
+    """The `msda` arguments that train `spec` in `slot` (a worker runs them in-process)."""
+    return ["train", *spec.args, "--db", str(db), *([] if slot.gpus else ["--cpu"])]
+
+
 def child_command(spec: RunSpec, slot: Slot, db: Path, port: int | None = None) -> list[str]:
-    """The command line of the child that trains `spec` in `slot`; `port` for K > 1 GPUs."""
-    train = ["-m", "msda_cli", "train", *spec.args, "--db", str(db)]
-    if not slot.gpus:
-        return [sys.executable, *train, "--cpu"]
-    if len(slot.gpus) == 1:
+    """The command line that trains `spec` in `slot` in a process of its own; `port` for K > 1 GPUs."""
+    train = ["-m", "msda_cli", *train_argv(spec, slot, db)]
+    if len(slot.gpus) <= 1:
         return [sys.executable, *train]
     return [sys.executable, "-m", "accelerate.commands.launch", "--num_processes", str(len(slot.gpus)),
             "--num_machines", "1", "--multi_gpu", "--main_process_port", str(port), "--dynamo_backend", "no", *train]
@@ -202,12 +212,19 @@ class RunOutcome:
 
 @dataclass
 class _Child:
+    """A run being trained: by the slot's worker, or (K > 1 GPUs) by a process group of its own."""
+
     spec: RunSpec
     slot: int
-    proc: subprocess.Popen
+    proc: subprocess.Popen  # the worker, or the run's own process (the group's leader)
+    worker: Worker | None
     log: Path
     started: float
     first_epoch: int
+
+    def exit_status(self) -> int | None:
+        """The run's exit status once it ended, else None."""
+        return self.worker.status() if self.worker is not None else self.proc.poll()
 
 
 def _last_line(path: Path) -> str | None:
@@ -224,6 +241,7 @@ class _Launcher:
         self.queue = deque(specs)
         self.free = list(range(len(slots)))
         self.active: list[_Child] = []
+        self.workers: dict[int, Worker] = {}  # slot index -> its worker (slots of at most one GPU)
         self.views: dict[str, RunProgress] = {}
         self.returncodes: dict[str, int | None] = {}
         for spec in specs:
@@ -253,22 +271,33 @@ class _Launcher:
                 self._step()
                 if self.queue or self.active:
                     time.sleep(POLL_SECONDS)
-        except BaseException:  # never leave children behind, whatever stopped this loop
+        except BaseException:  # never leave processes behind, whatever stopped this loop
             for child in self.active:
                 _send(child.proc, signal.SIGTERM, group=False)
-            deadline = time.monotonic() + self.grace_s
-            for child in self.active:
-                try:
-                    child.proc.wait(max(0.0, deadline - time.monotonic()))
-                except subprocess.TimeoutExpired:
-                    _send(child.proc, signal.SIGKILL, group=True)
-                    child.proc.wait()
+            self._end_workers(time.monotonic() + self.grace_s, [child.proc for child in self.active])
             raise
+        else:
+            self._end_workers(time.monotonic() + self.grace_s, [])
         finally:
             for sig, handler in handlers.items():
                 signal.signal(sig, handler)
         return [RunOutcome(s, self.views[s.run_id], self.returncodes.get(s.run_id), s.run_id in self.stopped)
                 for s in self.specs]
+
+    def _end_workers(self, deadline: float, busy: list[subprocess.Popen]) -> None:
+        """Close every worker (idle ones exit at once) and wait for them and the `busy` processes until `deadline`,
+        then kill what is left."""
+        for worker in self.workers.values():
+            worker.close()
+        for proc in busy + [w.proc for w in self.workers.values()]:
+            try:
+                proc.wait(max(0.0, deadline - time.monotonic()))
+            except subprocess.TimeoutExpired:
+                _send(proc, signal.SIGKILL, group=True)
+                proc.wait()
+        for worker in self.workers.values():
+            worker.release()
+        self.workers.clear()
 
     def _step(self) -> None:
         if self.signals and self.stopped_at is None:
@@ -276,6 +305,8 @@ class _Launcher:
             for child in self.active:
                 _send(child.proc, signal.SIGTERM, group=False)  # an accelerate launcher forwards it
                 self.stopped.add(child.spec.run_id)
+            for worker in self.workers.values():
+                worker.close()  # an idle one exits now, a busy one once its run is stored interrupted
             while self.queue:
                 run_id = self.queue.popleft().run_id
                 self.views[run_id].status = "not started"
@@ -286,12 +317,14 @@ class _Launcher:
         while self.queue and self.free:
             self._start(self.queue.popleft(), self.free.pop(0))
         for child in list(self.active):
-            ended = child.proc.poll() is not None
-            if ended:
+            status = child.exit_status()
+            if status is not None:
                 self.active.remove(child)
                 self.free.append(child.slot)
-                self.returncodes[child.spec.run_id] = child.proc.returncode
-            self._observe(child, ended)
+                self.returncodes[child.spec.run_id] = status
+                if child.worker is not None and status != 0:  # it ends its worker: the slot gets a fresh one
+                    self._retire(child.slot)
+            self._observe(child, status)
         if self.display is not None:
             self.display.update(list(self.views.values()))
 
@@ -299,22 +332,54 @@ class _Launcher:
         slot = self.slots[slot_index]
         view = self.views[spec.run_id]
         view.status, view.where = "starting", slot.where
-        command = child_command(spec, slot, self.store.path.resolve(), _free_port() if len(slot.gpus) > 1 else None)
+        db = self.store.path.resolve()
+        command = child_command(spec, slot, db, _free_port() if len(slot.gpus) > 1 else None)
         env = child_env(slot)
         log_path = self.store.run_dir(spec.run_id) / CONSOLE_LOG
         log_path.parent.mkdir(parents=True, exist_ok=True)
+        worker = self.workers.get(slot_index)
+        devices = f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']} " if slot.gpus else ""
+        where = "" if len(slot.gpus) > 1 else f"(worker {worker.proc.pid if worker else 'started now'}) "
         with open(log_path, "a") as log:
-            devices = f"CUDA_VISIBLE_DEVICES={env['CUDA_VISIBLE_DEVICES']} " if slot.gpus else ""
             log.write(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {devices}OMP_NUM_THREADS={slot.threads} "
-                      f"{shlex.join(command)}\n")
-            log.flush()
-            # Its own session: a Ctrl-C in the terminal reaches the children only as the SIGTERM sent here.
-            proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log, stderr=subprocess.STDOUT,
-                                    start_new_session=True)
-        self.active.append(_Child(spec, slot_index, proc, log_path, time.monotonic(), view.epoch))
+                      f"{where}{shlex.join(command)}\n")
+        if len(slot.gpus) > 1:
+            with open(log_path, "a") as log:
+                proc = subprocess.Popen(command, env=env, stdin=subprocess.DEVNULL, stdout=log,
+                                        stderr=subprocess.STDOUT, start_new_session=True)
+        else:
+            worker = self._hand(slot_index, worker, env, train_argv(spec, slot, db), log_path)
+            proc = worker.proc
+        self.active.append(_Child(spec, slot_index, proc, worker, log_path, time.monotonic(), view.epoch))
 
-    def _observe(self, child: _Child, ended: bool) -> None:
-        """Bring the child's view up to date from the store (its final state once it `ended`)."""
+    def _retire(self, slot_index: int) -> None:
+        """Wait for the slot's worker to exit, as it does after a run that did not finish cleanly."""
+        worker = self.workers.pop(slot_index)
+        worker.close()
+        try:
+            worker.proc.wait(self.grace_s)
+        except subprocess.TimeoutExpired:
+            _send(worker.proc, signal.SIGKILL, group=True)
+            worker.proc.wait()
+        worker.release()
+
+    def _hand(self, slot_index: int, worker: Worker | None, env: dict[str, str], argv: list[str],
+              log: Path) -> Worker:
+        """Hand a run to the slot's worker, starting a fresh one if it has none or its worker has just gone."""
+        for _ in range(2):
+            if worker is None:
+                worker = self.workers[slot_index] = Worker(env, log)
+            try:
+                worker.hand(argv, log)
+                return worker
+            except BrokenPipeError:  # it exited between two runs: the run did not start
+                worker.proc.wait()
+                worker.release()
+                worker = None
+        raise RunFailed("a fresh worker process exited before it could take a run")
+
+    def _observe(self, child: _Child, status: int | None) -> None:
+        """Bring the child's view up to date from the store (its final state once it ended with `status`)."""
         view = self.views[child.spec.run_id]
         run = self._stored(child.spec.run_id)
         if run is not None and run.epochs_done != view.epoch:
@@ -331,19 +396,20 @@ class _Launcher:
             trained = view.epoch - child.first_epoch
             if trained > 0:
                 view.eta_s = (time.monotonic() - child.started) / trained * (view.epochs - view.epoch)
-        if not ended:
+        if status is None:
             view.status = "running" if run is not None and run.status == "running" else "starting"
             return
         view.eta_s = None
-        if run is None:  # the child stopped before it stored its run
+        if run is None:  # the run stopped before it stored its row
             stopped = self.stopped_at is not None
             view.status = "not started" if stopped else "failed"
-            view.error = None if stopped else _last_line(child.log) or f"exit status {child.proc.returncode}"
+            view.error = None if stopped else _last_line(child.log) or f"exit status {status}"
         else:
-            view.status = run.status
+            # A row still `running` after its run ended: its process (a worker) lives on, the run does not.
+            view.status = "interrupted" if run.status == "running" else run.status
             if run.status == "failed":
                 text = run.error or _last_line(child.log)
-                view.error = text.splitlines()[0] if text else f"exit status {child.proc.returncode}"
+                view.error = text.splitlines()[0] if text else f"exit status {status}"
         view.log = str(child.log)
 
 
@@ -367,10 +433,10 @@ def run_parallel(specs: list[RunSpec], db=None, jobs: int | None = None, gpus: l
 
 
 def train_in_parallel(req, db, jobs: int | None, gpus: list[int] | None, gpus_per_run: int | None, cpu: bool,
-                      console, out) -> int:
-    """`msda train` with launcher options: check every run, train them in children with the live view
-    on `console`, print the summary on `out`; returns the exit status: 130 when a signal stopped
-    them, else 1 if any run did not finish."""
+                      console, out, fmt: str = "rich") -> int:
+    """`msda train` with launcher options: check every run, train them in parallel with the live view
+    on `console`, print the summary on `out` in `fmt`; returns the exit status: 130 when a signal
+    stopped them, else 1 if any run did not finish."""
     from msda_cli.engine.launch import check_data, check_subset, resolve_configs
     from msda_cli.engine.parallel_view import make_view, print_summary
     from msda_cli.store import Store
@@ -386,7 +452,7 @@ def train_in_parallel(req, db, jobs: int | None, gpus: list[int] | None, gpus_pe
         outcomes = run_parallel(specs, db, jobs=jobs, gpus=gpus, gpus_per_run=gpus_per_run, cpu=cpu, display=view)
     finally:
         view.close()
-    print_summary([o.progress for o in outcomes], out)
+    print_summary([o.progress for o in outcomes], out, fmt, notes=console)
     if any(o.stopped for o in outcomes):
         return 130
     return 0 if all(o.status == "finished" for o in outcomes) else 1

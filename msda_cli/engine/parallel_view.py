@@ -137,16 +137,18 @@ def make_view(console: Console) -> LineView | LiveView:
     return LiveView(console) if console.is_terminal else LineView(console)
 
 
-def print_summary(runs: list[RunProgress], console: Console) -> None:
-    """The end table (each run and its status), then how to continue the interrupted runs."""
+def print_summary(runs: list[RunProgress], console: Console, fmt: str = "rich", notes: Console | None = None) -> None:
+    """The end table (each run and its status) in `fmt` (msda_cli.render's formats), then how to continue the
+    interrupted runs: on `console` after a rich table, else on `notes` (stderr), so the table alone is the output."""
     from msda_cli.render import print_frame
 
     frame = pd.DataFrame([{"id": r.run_id, "run": r.label, "status": r.status, "epochs": f"{r.epoch}/{r.epochs}",
                            "top1": r.top1 if r.status == "finished" else None, "error": r.error or ""}
                           for r in runs])
-    print_frame(frame, "rich", title=f"Runs: {counts(runs)}", console=console)
+    print_frame(frame, fmt, title=f"Runs: {counts(runs)}", console=console)
+    notes = console if fmt == "rich" or notes is None else notes
     for run in runs:
         if run.status == "failed" and run.log:
-            console.print(f"output of {run.label}: {run.log}", markup=False, highlight=False, soft_wrap=True)
+            notes.print(f"output of {run.label}: {run.log}", markup=False, highlight=False, soft_wrap=True)
         if run.status == "interrupted":
-            console.print(f"resume {run.label}: msda train --resume {run.run_id}", markup=False, highlight=False)
+            notes.print(f"resume {run.label}: msda train --resume {run.run_id}", markup=False, highlight=False)
