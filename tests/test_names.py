@@ -75,11 +75,17 @@ def test_readme_data_set_table_is_the_registry():
 
 
 def test_mixing_docstring_lists_every_method_with_its_defaults():
-    listed = {}
+    listed, last = {}, None
     for line in mixing.__doc__.splitlines():
         m = re.match(r"^  (\S+)(.*)$", line)
+        more = re.match(r"^ {3,}(\S.*)$", line) if last else None  # a long method line wraps, indented
         if m:
-            listed[m.group(1)] = dict(re.findall(r"\b(\w+)=([^\s,]+)", m.group(2)))
+            last = m.group(1)
+            listed[last] = dict(re.findall(r"\b(\w+)=([^\s,]+)", m.group(2)))
+        elif more:
+            listed[last].update(re.findall(r"\b(\w+)=([^\s,]+)", more.group(1)))
+        else:
+            last = None
     assert list(listed) == list(MIXERS)
     for name, shown in listed.items():
         expected = {k: str(v) for k, v in method_hparams(name).items() if k not in COMMON_HPARAMS}

@@ -112,6 +112,13 @@ PAPER = {
     "imagenet-saliency-dcutmix": dict(arch="resnet50", mixer={"k": 3, "alpha": THIRD, "prob": 1.0,
                                                               "mask_mode": "sample"}),
     "cifar100-dcutmix-preactresnet18": dict(arch="preactresnet18", epochs=300, lr=0.2),
+    # the authors' CIFAR-100 commands (snu-mllab/PuzzleMix and snu-mllab/Co-Mixup READMEs)
+    "cifar100-puzzlemix": dict(arch="preactresnet18", epochs=300, lr=0.2, batch=100, mixer={
+        "alpha": 1.0, "beta": 1.2, "gamma": 0.5, "eta": 0.2, "neigh_size": 4, "n_labels": 3, "transport": True,
+        "t_eps": 0.8, "t_size": 4, "adv_p": 0.0, "adv_eps": 10.0, "clean_lam": 0.0}),
+    "cifar100-comixup": dict(arch="preactresnet18", epochs=300, lr=0.2, batch=100, mixer={
+        "alpha": 2.0, "beta": 0.32, "gamma": 1.0, "eta": 0.05, "omega": 0.001, "thres": 0.83, "thres_type": "hard",
+        "block_num": 4, "part": 20, "niter": 4, "set_resolve": True, "clean_lam": 1.0}),
 }
 
 

@@ -21,6 +21,10 @@ saliency-dcutmix, else `batch`. Each is registered with its display label:
   saliency-dcutmix   k=3, alpha=1.0, prob=1.0
   manifold-mixup     alpha=2.0, layers=2                mixes the input or a stage's output (needs the model)
   fmix               alpha=1.0, decay_power=3.0
+  puzzlemix          alpha=1.0, beta=1.2, gamma=0.5, eta=0.2, neigh_size=4, n_labels=3, transport=True, t_eps=0.8,
+                     t_size=4, adv_p=0.0, adv_eps=10.0, clean_lam=0.0   saliency pass, graph cut, transport (model)
+  comixup            alpha=2.0, beta=0.32, gamma=1.0, eta=0.05, omega=0.001, thres=0.83, thres_type=hard,
+                     block_num=4, part=20, niter=4, set_resolve=True, clean_lam=1.0   batch-level graph cuts (model)
 
 `method_hparams(name)` lists them programmatically (`tests/test_names.py` checks this list).
 """
@@ -68,3 +72,4 @@ def build_mixer(name: str, **hparams) -> Mixer:
 
 # importing the family modules registers the methods, in this order: the order of a report's rows
 from msda_cli.mixing import vanilla, mixup, cutmix, hmix, mixupe, kimage, manifold, fmix  # noqa: E402,F401
+from msda_cli.mixing import puzzlemix, comixup  # noqa: E402,F401

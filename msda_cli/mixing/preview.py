@@ -4,8 +4,9 @@ with the source images, the mixed image and its mask.
 Two-image methods show source A, source B, the mix and the mask M (weight of A). K-image
 methods show their K sources, the mix and a map with one colour per source (the colours frame
 the source panels). Methods that need a model show their input-level mix (MixupE: its Mixup
-mix; Manifold Mixup: mixing at the input, one of the layers it chooses from); the row title
-says so. `all` is every method in the papers' order (the registration order: Vanilla first).
+mix; Manifold Mixup: mixing at the input, one of the layers it chooses from; PuzzleMix and
+Co-Mixup: their mix under the spectral-residual saliency, in place of the input gradient); the
+row title says so. `all` is every method in the papers' order (the registration order: Vanilla first).
 Each mix panel names the λ it realizes (a clipped box's area, not the λ asked for). Figures
 are drawn in msda_cli.plots's style, as PNG, PDF or SVG after the file's suffix.
 """
@@ -27,6 +28,8 @@ NOTES = {
     "manifold-mixup": "input-level mix (hidden layers need the model)",
     "vanilla": "no mixing",
     "cutout": "no partner: the box is zeroed",
+    "puzzlemix": "spectral-residual saliency",
+    "comixup": "spectral-residual saliency",
 }
 NO_PARTNER = ("vanilla", "cutout")
 
