@@ -11,9 +11,11 @@ from pathlib import Path
 
 import numpy as np
 
+from msda_cli.data.uci import LAYOUTS as UCI_LAYOUTS
 from test_data import (  # noqa: F401  (re-exported for other tests)
     pattern_images, write_cifar10, write_cifar100, write_class_folders, write_png, write_svhn, write_tiny_imagenet,
 )
+from ucifiles import write_uci  # MixupE Table 4's sets in their official formats
 
 SEXES = ("M", "F", "I")
 
@@ -66,6 +68,8 @@ def write_dataset(name: str, root: Path, options: dict | None = None) -> Path:
                 write_png(root / split / wnid / f"{wnid}_{split}.JPEG", h=12, w=16, seed=k, fmt="JPEG")
     elif name == "abalone":
         write_abalone(root / "abalone.data")
+    elif name in UCI_LAYOUTS:
+        write_uci(name, root)
     elif name == "tabular":
         for key in ("path", "test_path"):
             if options.get(key):

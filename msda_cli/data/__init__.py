@@ -12,7 +12,7 @@ listing the valid ones) and passes `download` only to factories that take it: se
 inside the package (digits, iris ...) need no download. Families, one module each:
 `digits`, `cifar` (cifar10, cifar100), `svhn`, `mnist` (mnist, fashion-mnist),
 `tinyimagenet`, `imagenet` (imagenet, imagenet100, imagefolder), `tabular` (tabular,
-abalone, iris, wine, breast-cancer).
+abalone, iris, wine, breast-cancer), `uci` (MixupE Table 4's sets from their official files).
 """
 
 from __future__ import annotations
@@ -145,5 +145,6 @@ from msda_cli.data import svhn  # noqa: E402,F401
 from msda_cli.data import tinyimagenet  # noqa: E402,F401
 from msda_cli.data import imagenet  # noqa: E402,F401
 from msda_cli.data import tabular  # noqa: E402,F401
+from msda_cli.data import uci  # noqa: E402,F401
 from msda_cli.data import mnist  # noqa: E402,F401
 from msda_cli.data import digits  # noqa: E402,F401
