@@ -78,7 +78,10 @@ CIFAR100 = TableSpec(
     rows=archs(("PreActResNet18", "preactresnet18"), ("WRN16-8", "wrn16-8"), ("ResNeXt29-4-24", "resnext29-4-24")),
     cols=(Header("Vanilla", plan=Plan(recipe="cifar100-vanilla")), Header("Mixup", plan=Plan(recipe="cifar100-mixup")),
           Header("CutMix", plan=Plan(recipe="cifar100-cutmix")))
-    + tuple(untrainable(m, _NOT_A_METHOD.format(m)) for m in ("PuzzleMix", "Co-Mixup", "StyleCutMix"))
+    # PuzzleMix and Co-Mixup with their authors' CIFAR-100 commands (the paper copies the Co-Mixup paper's rows)
+    + (Header("PuzzleMix", plan=Plan(recipe="cifar100-puzzlemix")),
+       Header("Co-Mixup", plan=Plan(recipe="cifar100-comixup")),
+       untrainable("StyleCutMix", _NOT_A_METHOD.format("StyleCutMix")))
     + (Header("DMixup", plan=Plan(recipe="cifar100-dmixup-preactresnet18")),
        Header("DCutMix", plan=Plan(recipe="cifar100-dcutmix-preactresnet18"))),
     metric=TOP1_ERR, row_names=("Model",), best="row",
