@@ -306,7 +306,7 @@ def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console,
             specs += new_run_specs(train_req, resolve_configs(train_req))
     view = make_view(console)
     try:
-        outcomes = run_parallel(specs, store.path, display=view, **launcher)
+        outcomes = run_parallel(specs, store.target, display=view, **launcher)
     finally:
         view.close()
     print_summary([o.progress for o in outcomes], out)

@@ -51,7 +51,7 @@ def runs_list(
     conditions = list(where or []) + ([f"status={status}"] if status else [])
     keep = where_mask(frame.reset_index(drop=True), configs, conditions)
     frame = sort_runs(frame.reset_index(drop=True)[keep], sort, reverse)
-    print_frame(frame.head(limit) if limit else frame, fmt, title=f"Runs in {store.path}", console=out)
+    print_frame(frame.head(limit) if limit else frame, fmt, title=f"Runs in {store.where}", console=out)
 
 
 @runs_app.command("show")
@@ -227,7 +227,7 @@ def subsets_list(fmt: FormatOption = "rich", db: DbOption = None):
     frame = pd.DataFrame([{"id": s.id, "source_run_id": s.source_run_id, "measure": s.measure, "ratio": s.ratio,
                            "size": s.size, "seed": s.seed, "params": s.params, "created": str(s.created_at)[:19]}
                           for s in store.list_subsets()], columns=columns)
-    print_frame(frame, fmt, title=f"Subsets in {store.path}", console=out)
+    print_frame(frame, fmt, title=f"Subsets in {store.where}", console=out)
 
 
 # ----- recipes --------------------------------------------------------------------------

@@ -101,7 +101,7 @@ def _tell_interrupted(db: Optional[Path]) -> None:
     import os
 
     store = _store(db, read_only=True)
-    db_flag = f" --db {db}" if db is not None else ""
+    db_flag = f" --db {store.where}" if db is not None else ""  # a password hidden
     stopped = [r for r in store.list_runs(status="interrupted") if r.pid == os.getpid()]
     for run in stopped:
         planned = json.loads(run.config).get("epochs")

@@ -332,9 +332,9 @@ class _Launcher:
         slot = self.slots[slot_index]
         view = self.views[spec.run_id]
         view.status, view.where = "starting", slot.where
-        db = self.store.path.resolve()
+        db, db_env = self.store.target.for_child()  # a password goes by PGPASSWORD, not the logged command
         command = child_command(spec, slot, db, _free_port() if len(slot.gpus) > 1 else None)
-        env = child_env(slot)
+        env = {**child_env(slot), **db_env}
         log_path = self.store.run_dir(spec.run_id) / CONSOLE_LOG
         log_path.parent.mkdir(parents=True, exist_ok=True)
         worker = self.workers.get(slot_index)
