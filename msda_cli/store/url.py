@@ -45,7 +45,9 @@ class Target:
         if self.url is None:
             return str(self.path.resolve()), {}
         env = {"PGPASSWORD": str(self.url.password)} if self.url.password else {}
-        return self.url.set(password=None).render_as_string(hide_password=False), env
+        u = self.url  # URL.set(password=None) would keep the password
+        bare = URL.create(u.drivername, u.username, None, u.host, u.port, u.database, u.query)
+        return bare.render_as_string(hide_password=False), env
 
 
 def results_dir(target: Target | None = None) -> Path:
