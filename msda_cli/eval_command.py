@@ -2,11 +2,11 @@
 stored as kind eval with the data set, the checkpoint's epoch and the number of examples.
 
 `dataset` evaluates the run's model on another data set's test split; those metrics are stored
-under names prefixed with its name (`fashion-mnist_top1`), beside the run's own. An eval of the
-checkpoint whose metrics training stored last (a finished run's final epoch) on the run's own test
-split measures what training measured: its rows are that setting again (the report keeps the
-latest value). An eval of another checkpoint (best.pt of another epoch, an unfinished run's last
-one) names the file in `checkpoint`, a setting of its own.
+under names prefixed with its name (`fashion-mnist_top1`), beside the run's own. A finished run's
+checkpoint is the one its final rows measured (the last epoch's, or best.pt's under checkpoint_keep
+best): an eval of it on the run's own test split is that setting again (the report keeps the latest
+value; data set and epoch are bookkeeping params). An unfinished run's checkpoint is another model
+than any final rows the run may later store: its eval names the file in `checkpoint`, a setting of its own.
 """
 
 from __future__ import annotations
@@ -31,8 +31,7 @@ def run_eval(store, run_id: str, device: str, dataset: str | None = None,
     other = dataset is not None and dataset != json.loads(loaded.run.config)["dataset"]
     prefix = f"{dataset}_" if other else ""
     params = {"dataset": dataset or loaded.config.dataset, "epoch": loaded.epoch, "n_examples": len(loaded.test_set)}
-    final = loaded.run.status == "finished" and loaded.epoch == loaded.run.epochs_done - 1
-    if not final:
+    if loaded.run.status != "finished":
         params["checkpoint"] = run_checkpoint(store, loaded.run).name
     store.add_metrics(loaded.run.id, EVAL, [(prefix + name, value, None, params) for name, value in metrics.items()])
     return loaded.run.id, pd.DataFrame([{"run": loaded.run.id, "dataset": params["dataset"], **metrics}])

@@ -41,16 +41,16 @@ def test_eval_of_the_final_checkpoint_on_its_split_keeps_one_setting(msda, db_pa
     assert params[0] == {} and all(p["epoch"] == 1 and "checkpoint" not in p for p in params[1:])
 
 
-def test_eval_of_another_checkpoint_is_a_setting_of_its_own(msda, db_path):
-    """checkpoint_keep: best whose best epoch is not the last: eval measures best.pt, another model."""
-    assert msda("train", "--recipe", "digits-mixup", *FAST, "--set", "checkpoint_keep=best").code == 0
+def test_eval_of_an_unfinished_runs_checkpoint_is_a_setting_of_its_own(msda, db_path):
+    """Its final rows, once resumed and finished, will measure another model: the eval names its file."""
+    assert msda("train", "--recipe", "digits-mixup", *FAST).code == 0
     (run_id,) = query(db_path, "SELECT id FROM run")[0]
     con = sqlite3.connect(db_path)
-    con.execute("UPDATE run SET epochs_done = 3 WHERE id = ?", (run_id,))  # as if best.pt were not the last epoch
+    con.execute("UPDATE run SET status = 'interrupted', finished_at = NULL WHERE id = ?", (run_id,))
     con.commit()
     con.close()
     assert msda("eval", run_id).code == 0
     (params,) = [json.loads(p) for (p,) in query(db_path, "SELECT params FROM metric WHERE kind=? AND name=? AND "
                                                           "params LIKE '%checkpoint%'", EVAL, TOP1)]
-    assert params["checkpoint"] == "best.pt"
-    assert WARNING in _report(msda)
+    assert params["checkpoint"] == "checkpoint.pt" and params["epoch"] == 1
+    assert WARNING in _report(msda, "--include-unfinished")

@@ -22,7 +22,7 @@ torch.set_num_threads(1)
 NAMES = {
     "digits-cnn", "mlp", "resnet56", "wrn28-2", "wrn28-8", "wrn28-10", "wrn16-8",
     "preactresnet18", "preactresnet34", "preactresnet50", "preactresnet101",
-    "pyramidnet110", "pyramidnet200", "resnext29-4-24", "resnet50",
+    "pyramidnet110", "pyramidnet200", "resnext29-4-24", "resnet50", "resnet152",
 }  # fmt: skip
 RESIDUAL = sorted(NAMES - {"digits-cnn", "mlp"})
 MLP_FEATURES = 8
@@ -38,7 +38,7 @@ def tiny_input(name: str, batch: int = 2, in_chans: int = 3) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     if name == "mlp":
         return torch.rand(batch, MLP_FEATURES, generator=g)
-    size = 64 if name == "resnet50" else 32
+    size = 64 if name in ("resnet50", "resnet152") else 32
     return torch.rand(batch, in_chans, size, size, generator=g)
 
 
@@ -60,6 +60,7 @@ PUBLISHED = [
     ("pyramidnet200", 100, {}, 26.8, 0.05),
     # torchvision / He et al.: ResNet-50 25.6 M (ImageNet)
     ("resnet50", 1000, {}, 25.6, 0.05),
+    ("resnet152", 1000, {}, 60.2, 0.05),  # torchvision's 60.2 M (the DCutMix Table 5 substitute model)
     # He et al. 2016 (CIFAR-10, option A shortcuts): ResNet-56 0.85 M
     ("resnet56", 10, {}, 0.85, 0.005),
     ("resnet56", 100, {}, 0.86, 0.005),
@@ -94,6 +95,7 @@ EXACT = [
     ("pyramidnet200", 100, {}, 26_844_952),
     ("resnext29-4-24", 100, {}, 4_937_252),
     ("resnet50", 1000, {}, 25_557_032),  # torchvision's documented count
+    ("resnet152", 1000, {}, 60_192_808),  # torchvision's documented count
     ("mlp", 3, {"in_chans": 10}, 10 * 128 + 128 + 128 * 128 + 128 + 128 * 3 + 3),
 ]
 
@@ -128,7 +130,7 @@ def test_preactresnet_runs_at_64px_and_stem_stride(name):
 
 
 @pytest.mark.parametrize("name", ["resnet56", "wrn16-8", "preactresnet18", "pyramidnet110", "resnext29-4-24",
-                                  "resnet50"])
+                                  "resnet50", "resnet152"])
 def test_in_chans(name):
     model = make(name, num_classes=4, in_chans=1)
     with torch.no_grad():
@@ -267,3 +269,15 @@ def test_options_and_defaults_are_the_constructors_signatures():
         build_model("mlp", num_classes=3, width=4)
     assert build_model("pyramidnet110", num_classes=10, alpha=12).fc.in_features != \
         build_model("pyramidnet110", num_classes=10).fc.in_features
+
+
+@pytest.mark.parametrize("name", ["resnet50", "resnet152"])
+def test_imagenet_resnets_are_torchvisions_architectures(name):
+    """The same modules and parameter shapes as torchvision's constructor of that name (weights=None)."""
+    import torchvision
+
+    with torch.device("meta"):
+        ours = build_model(name, num_classes=1000)
+        theirs = getattr(torchvision.models, name)(weights=None)
+    assert [type(m) for m in ours.modules()][1:] == [type(m) for m in theirs.modules()][1:]
+    assert {k: v.shape for k, v in ours.state_dict().items()} == {k: v.shape for k, v in theirs.state_dict().items()}

@@ -130,8 +130,13 @@ def test_the_plan_of_a_paper_table_names_recipes_overrides_and_what_it_cannot_tr
     r = msda("reproduce", "--table", "dcutmix-5", "--seeds", "0,1", "--data-dir", str(data), "--dry-run")
     assert r.code == 2 and "imagenet" in r.stderr
     assert "imagenet-dcutmix" in r.stdout and "--attack fgsm" in r.stdout and "--source" in r.stdout
-    assert "cannot train" in r.stdout and "ResNet-152" in r.stdout and "imagenet-a/ in --data-dir" in r.stderr
-    assert "8 planned runs (0 done), 8 to train" in r.stdout and not db_path.exists()
+    assert "imagenet-a/ in --data-dir" in r.stderr
+    # the black-box column's substitute ResNet-152 is planned beside the 4 rows, one per seed
+    assert "--arch resnet152" in r.stdout and "substitute model of Black-box" in r.stdout
+    assert "resnet152>" in r.stdout  # the black-box follow-up's --source: <the run of imagenet-vanilla --arch resnet152>
+    assert "10 planned runs (0 done), 10 to train" in r.stdout and not db_path.exists()
+    r = msda("reproduce", "--table", "dcutmix-2", "--seeds", "0", "--data-dir", str(data), "--dry-run")
+    assert "cannot train" in r.stdout and "PuzzleMix" in r.stdout
     r = msda("reproduce", "--table", "3", "--seeds", "0", "--rows", "mixup", "--data-dir", str(data), "--dry-run")
     assert "imagenet-mixup" in r.stdout and "--set mixer.alpha" not in r.stdout  # α = 0.8: the recipe's own
     r = msda("reproduce", "--table", "dcutmix-3", "--seeds", "0", "--rows", "mixup", "--data-dir", str(data),
@@ -163,3 +168,26 @@ def test_a_table_of_runs_on_subsets_subsamples_its_source_then_trains_on_them(ms
     assert r.code == 0 and "3 planned runs (3 done), 0 to train" in r.stdout
     assert query(db_path, "SELECT count(*) FROM run") == [(3,)]
     assert query(db_path, "SELECT count(*) FROM subset") == [(2,)]
+
+
+def test_a_black_box_follow_up_crafts_on_the_planned_substitute_of_the_same_seed():
+    """DCutMix Table 5: "we set a substitute model (i.e. ResNet152)": the plan trains it per seed, the attack uses it."""
+    import tempfile
+
+    from msda_cli.errors import MsdaError
+    from msda_cli.report.spec import RunOf
+    from msda_cli.report.tables.dcutmix import SUBSTITUTE
+    from msda_cli.reproduce import Request, _run_of, make_plan
+    from msda_cli.store import Store
+
+    req = Request(table="dcutmix-5", seeds=(0, 1))
+    with tempfile.TemporaryDirectory() as d:
+        plan = make_plan(req, Store(f"{d}/msda.db"))
+    subs = [pr for pr in plan.runs if pr.res.arch == "resnet152"]
+    assert sorted(pr.seed for pr in subs) == [0, 1] and all(pr.res.method == "vanilla" for pr in subs)
+    target = next(pr for pr in plan.runs if pr.res.arch == "resnet50" and pr.seed == 1)
+    with pytest.raises(MsdaError, match="not trained yet"):
+        _run_of(plan, target, RunOf(SUBSTITUTE), req)
+    for pr in subs:
+        pr.run = {"id": f"sub{pr.seed}", "status": "finished"}
+    assert _run_of(plan, target, RunOf(SUBSTITUTE), req) == "sub1"
