@@ -22,12 +22,10 @@ import numpy as np
 import pandas as pd
 
 from msda_cli.errors import MsdaError
-from msda_cli.grid import grid_keys, grid_points
-from msda_cli.metric_names import VAL_TOP1
 from msda_cli.report.frame import prepare
 from msda_cli.report.plan import Resolved, resolve
 from msda_cli.report.settings import setting, setting_text
-from msda_cli.report.spec import OTHER_SEED, CellSpec, FollowUp, MetricSpec, Plan, RunOf, TableSpec
+from msda_cli.report.spec import OTHER_SEED, CellSpec, FollowUp, MetricSpec, RunOf, TableSpec
 from msda_cli.report.tables import TABLES
 
 STATUS_ORDER = ("finished", "running", "interrupted", "failed")  # which stored run a planned run is, first
@@ -127,7 +125,6 @@ class Request:
     rows: tuple[str, ...] = ()
     epochs: int | None = None
     sets: tuple[str, ...] = ()
-    grid: tuple[str, ...] = ()  # `--grid key=a,b,c` for every cell: one planned run per point
     data_dir: str | None = None
     retry_failed: bool = False
 
@@ -168,9 +165,7 @@ def planned_cells(req: Request) -> tuple[list[tuple[CellSpec, Resolved]], list[t
         if archs and res.arch not in archs:
             continue
         seen_archs.add(res.arch)
-        # one planned run per point of the cell's grid (the request's keys win)
-        cells += [(cs, resolve(cs.plan, req.epochs, req.sets + tuple(point)))
-                  for point in grid_points((cs.plan | Plan(grid=req.grid)).grid)]
+        cells.append((cs, res))
     if rows - seen_rows:
         labels = ", ".join(dict.fromkeys(h.label for h in spec.rows))
         raise MsdaError(f"--rows: table {spec.id} has no row {sorted(rows - seen_rows)[0]!r}; rows: {labels} "
@@ -302,20 +297,12 @@ def missing_data(plan: TablePlan, req: Request) -> list[str]:
 
 
 # ----- doing it -----------------------------------------------------------------------------------
-def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console, out, slurm=None) -> int | None:
+def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console, out) -> bool:
     """Train and resume these planned runs in parallel children (`launcher`: jobs, gpus, gpus_per_run,
-    cpu), or as one Slurm job array (`slurm`: SlurmOptions); None to go on, else the exit status (130
-    when a signal stopped them, 0 when Slurm took them and nobody waits)."""
+    cpu); True if a signal stopped them."""
     from msda_cli.engine.launch import resolve_configs
     from msda_cli.engine.parallel import new_run_specs, resume_spec, run_parallel
     from msda_cli.engine.parallel_view import make_view, print_summary
-
-    if slurm is not None:
-        from msda_cli.engine.slurm import launch_planned
-
-        new = [pr.res.request(pr.seed, req.data_dir, pr.subset_id) for pr in todo if pr.run is None]
-        resumed = [store.get_run(pr.run["id"]) for pr in todo if pr.run is not None]
-        return launch_planned(new, resumed, store.target, slurm, console, out)
 
     specs = []
     for pr in todo:
@@ -330,7 +317,7 @@ def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console,
     finally:
         view.close()
     print_summary([o.progress for o in outcomes], out)
-    return 130 if any(o.stopped for o in outcomes) else None
+    return any(o.stopped for o in outcomes)
 
 
 def follow_up(plan: TablePlan, req: Request, store, tried: set, log) -> bool:
@@ -402,7 +389,7 @@ def _run_of(plan: TablePlan, pr: PlannedRun, source: RunOf, req: Request) -> str
     raise MsdaError(f"the substitute model {source.describe()} of seed {pr.seed} is not trained yet")
 
 
-def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=None) -> int:
+def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err) -> int:
     """`msda reproduce`: print the plan, make what it lacks (nothing with `dry_run`), print the table.
     Returns the exit status: 0 when every planned run and measurement is there, 130 when a signal
     stopped the runs, else 1. MsdaError (before anything is written) on bad input or missing data."""
@@ -412,12 +399,7 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
     from msda_cli.store import Store
 
     spec = req.spec()
-    if slurm is None:
-        plan_slots(**launcher)
-    else:
-        from msda_cli.engine.slurm import executor_parameters
-
-        executor_parameters(slurm)
+    plan_slots(**launcher)
     plan = make_plan(req, Store(db, read_only=True))  # nothing is written before every check has passed
     print_frame(plan.frame(), "rich", title=f"Plan: {spec.title}", console=out)
     out.print(plan.summary(), highlight=False)
@@ -433,9 +415,8 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
         todo = [pr for pr in plan.to_launch() if pr.key not in launched]
         if todo:
             launched |= {pr.key for pr in todo}
-            code = launch(todo, req, store, launcher, err, out, slurm)
-            if code is not None:
-                return code
+            if launch(todo, req, store, launcher, err, out):
+                return 130
             plan = make_plan(req, store)
         n_tried = len(tried)
         failed |= follow_up(plan, req, store, tried, lambda text: err.print(text, markup=False, highlight=False))
@@ -443,9 +424,7 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
             break
         plan = make_plan(req, store)
     where = req.report_where()
-    # a request's grid is chosen among as the table's own is, by validation top-1
-    chosen = dict(select_by=spec.select_by or VAL_TOP1, over=spec.over + tuple(grid_keys(req.grid))) if req.grid else {}
-    out.print(render_rich(build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where, **chosen)))
+    out.print(render_rich(build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where)))
     shown = " ".join(f"--where {w}" for w in where)
     out.print(f"(as `msda report --table {spec.id} --paper{' ' + shown if shown else ''}` prints it)",
               highlight=False)
