@@ -4,6 +4,7 @@ opening; and a PostgreSQL URL's bad input (one line, exit 2, no password, nothin
 
 import os
 import subprocess
+import time
 import sys
 from datetime import timedelta
 
@@ -243,3 +244,20 @@ def test_an_older_schema_is_migrated_in_place_and_run_folders_default_to_results
     monkeypatch.delenv("MSDA_RESULTS")
     expected = os.path.dirname(os.path.abspath(db_url)) if "://" not in db_url else "results"
     assert str(Store(db_url, read_only=True).results_dir) == expected
+
+
+def test_the_heartbeat_renews_and_restores_running_and_stops_before_the_final_status(db_url):
+    store = Store(db_url)
+    lease = store.start_run(dataset="digits")
+    beat = "SELECT heartbeat_at, status FROM run WHERE id = :r"
+    (first, _), = query_db(db_url, beat, r=lease.run_id)
+    _execute(db_url, f"UPDATE run SET status = 'interrupted' WHERE id = '{lease.run_id}'")  # a reader elsewhere
+    with lease.beating(every=0.05):
+        deadline = time.time() + 10
+        while query_db(db_url, beat, r=lease.run_id)[0][0] == first and time.time() < deadline:
+            time.sleep(0.02)
+        assert query_db(db_url, beat, r=lease.run_id)[0][1] == "running"
+        lease.quiet()
+        store.fail_run(lease.run_id, "interrupted by signal", status="interrupted")
+        time.sleep(0.2)
+        assert query_db(db_url, beat, r=lease.run_id)[0][1] == "interrupted"
