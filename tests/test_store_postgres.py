@@ -222,8 +222,8 @@ def test_train_eval_robust_report_rm_on_both_backends(db_url, msda, isolated_res
 
 def test_parallel_runs_get_the_password_outside_their_command_line(pg_server, msda, isolated_results):
     url = pg_server.password_url(pg_server.new_database(owner="msda_pw"))
-    r = msda("train", "--recipe", "digits-vanilla", "--seeds", "0,1", "--jobs", "2", "--set", "data.options.image_size=16",
-             "--epochs", "1", "--db", url)
+    r = msda("train", "--recipe", "digits-vanilla", "--seeds", "0,1", "--jobs", "2",
+             "--set", "data.options.image_size=16", "--epochs", "1", "--db", url)
     assert r.code == 0, r.stderr
     assert query_db(url, "SELECT count(*) FROM run WHERE status = 'finished'") == [(2,)]
     logs = [p.read_text() for p in (isolated_results / "runs").glob("*/console.log")]
@@ -261,3 +261,22 @@ def test_the_heartbeat_renews_and_restores_running_and_stops_before_the_final_st
         store.fail_run(lease.run_id, "interrupted by signal", status="interrupted")
         time.sleep(0.2)
         assert query_db(db_url, beat, r=lease.run_id)[0][1] == "interrupted"
+
+
+def test_what_db_names(tmp_path, monkeypatch):
+    from pathlib import Path
+
+    from msda_cli.store.url import parse
+
+    assert parse(str(tmp_path / "a.db")).path == tmp_path / "a.db"
+    assert parse(f"sqlite:///{tmp_path}/a.db").path == tmp_path / "a.db"
+    target = parse("postgresql://me:p%40ss@db.cluster:5433/msda")  # the plain dialect means psycopg
+    assert target.url.drivername == "postgresql+psycopg" and target.url.password == "p@ss"
+    assert target.shown() == "postgresql+psycopg://me:***@db.cluster:5433/msda"
+    assert target.for_child() == ("postgresql+psycopg://me@db.cluster:5433/msda", {"PGPASSWORD": "p@ss"})
+    socket = parse("postgresql+psycopg://me@/msda?host=/run/postgresql")
+    assert socket.url.query == {"host": "/run/postgresql"} and socket.for_child()[1] == {}
+    monkeypatch.setenv("MSDA_DB", "postgresql+psycopg://me@h/msda")
+    assert parse(None).url.database == "msda" and parse(None).path is None
+    monkeypatch.delenv("MSDA_DB")
+    assert parse(None).path == Path(os.environ["MSDA_RESULTS"]) / "msda.db"
