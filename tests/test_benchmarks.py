@@ -29,6 +29,8 @@ def test_bench_mixers_prints_every_method_and_the_loop_ratio(tmp_path):
     for name in MIXERS:
         assert f"\n{name} " in out, name
     assert "timm batch CutMix" in out and "per-sample: ours" in out and "the loop is" in out
+    steps = out.split("training step per method", 1)[1]  # PuzzleMix's and Co-Mixup's step against Vanilla's
+    assert all(f"\n{name} " in steps for name in ("vanilla", "mixup", "puzzlemix", "comixup")) and "/ Vanilla" in steps
     assert "host memory: freed blocks kept" in out
 
 
