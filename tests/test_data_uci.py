@@ -22,6 +22,7 @@ from ucifiles import arff_header, write_uci
 IN_CHANS = {name: layout.features for name, layout in LAYOUTS.items()} | {"cmc": 2 + 3 + 4 * 4}
 CMC_NUMERIC = [0, 9, 10, 11, 20]  # age, children, religion, working, media; the rest: 4 blocks of 4 one-hot columns
 CMC_ONE_HOT = [1, 5, 12, 16]
+OFFICIAL_SPLIT = ("optdigits", "pendigits")  # two official files: the splits, unless split: pooled
 
 
 @pytest.fixture(scope="module")
@@ -92,7 +93,8 @@ def test_cmc_categories_are_one_hot(folders):
 
 
 def test_options_and_data_dir_forms(folders, tmp_path):
-    assert dataset_options("optdigits") == {} and dataset_options("mnist-784") == {}
+    assert dataset_options("optdigits") == {"split": "official", "test_fraction": 0.2, "split_seed": 0}
+    assert dataset_options("mnist-784") == {}
     assert dataset_options("letter") == {"test_fraction": 0.2, "split_seed": 0}
     folder, _ = folders["balance-scale"]
     a = build_dataset("balance-scale", root=folder, split_seed=1, train=False).targets
@@ -101,6 +103,20 @@ def test_options_and_data_dir_forms(folders, tmp_path):
     assert torch.equal(file.base.x, build_dataset("balance-scale", root=folder).base.x)
     write_uci("pendigits", tmp_path / "pendigits")  # DIR/<folder>/file
     assert len(build_dataset("pendigits", root=tmp_path)) == 40
+
+
+@pytest.mark.parametrize("name", OFFICIAL_SPLIT)
+def test_split_pooled_splits_both_files_as_one(folders, name):
+    folder, written = folders[name]
+    tr, te = (build_dataset(name, root=folder, split="pooled", train=t) for t in (True, False))
+    labels = _codes(name, [label for file in written for label in written[file]])
+    assert len(tr) + len(te) == len(labels) == 80 and abs(len(te) - 16) <= 1
+    both = tr.targets.bincount(minlength=10) + te.targets.bincount(minlength=10)
+    assert both.tolist() == np.bincount(labels).tolist()
+    official = build_dataset(name, root=folder, train=False)
+    assert official.targets.tolist() == _codes(name, written[list(written)[1]]) and len(official) == 40
+    with pytest.raises(MsdaError, match=f"unknown {name} split 'writers'; choose from: official, pooled"):
+        build_dataset(name, root=folder, split="writers")
 
 
 def _edit_line(path, line_number, edit):
@@ -278,6 +294,8 @@ def test_optdigits_from_the_shared_copy_is_the_official_split():
     tes = pd.read_csv(SHARED_DATA / "optdigits" / "optdigits.tes.csv")
     assert te.targets.tolist() == tes["Class"].tolist()
     assert tr.targets.bincount().tolist() == [376, 389, 380, 389, 387, 376, 377, 387, 380, 382]  # optdigits.names
+    pooled = [build_dataset("optdigits", root=SHARED_DATA, split="pooled", train=t) for t in (True, False)]
+    assert [len(d) for d in pooled] == [4496, 1124]  # the recipes' split: 80/20 of all 5 620 digits
 
 
 # ----- through the command line -------------------------------------------------------------
@@ -315,3 +333,16 @@ def test_a_trained_set_fills_its_row_of_mixupe_4(msda, tmp_path, db_path, isolat
     cell = rows[[row["Dataset"] for row in rows].index("Balance-scale")]
     ((run_id, top1),) = query(db_path, "SELECT run_id, value FROM metric WHERE kind='eval' AND name='top1'")
     assert cell["run_ids"] == run_id and float(cell["mean"]) == pytest.approx(100 - top1)  # test error
+
+
+def test_every_mixupe_4_row_trains_its_named_data_set():
+    """Each row's plan resolves to the data set the row names (optdigits was `tabular`, so its row filtered none)."""
+    from msda_cli.report import TABLES
+    from msda_cli.report.build import table_plans
+
+    cells = table_plans(TABLES["mixupe-4"])
+    assert len(cells) == 3 * len(TABULAR_SETS) and all(res is not None for _, res in cells)
+    for cs, res in cells:
+        assert DATASETS.label(res.dataset).lower() == cs.row.label.lower(), (cs.row.label, res.dataset)
+        method = {"ERM": "vanilla", "Mixup": "mixup", "MixupE": "mixupe"}[cs.col.label]
+        assert res.arch == "mlp" and res.method == method

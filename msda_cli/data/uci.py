@@ -22,9 +22,9 @@ data set. `--data-dir DIR`: the files in DIR or in DIR/<folder>.
 Every value is checked (`cells.numeric_column`: a number, finite, inside the range the set's
 description states or below `cells.LIMIT`), and so are the number of fields per line, the labels
 (one of the set's classes) and the row count where the format fixes it. Splits: the official
-training and test files where a set has them (optdigits, pendigits: writer-disjoint), MNIST's own
-test digits (the last 10 000 rows) for mnist-784, else the fixed stratified split of the tabular
-sets (`test_fraction`, `split_seed`).
+training and test files where a set has them (optdigits, pendigits: writer-disjoint; `split:
+pooled` pools both and splits them as one file), MNIST's own test digits (the last 10 000 rows)
+for mnist-784, else the fixed stratified split of the tabular sets (`test_fraction`, `split_seed`).
 """
 
 from __future__ import annotations
@@ -36,6 +36,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from msda_cli.checks import check_choice
 from msda_cli.data import LabeledDataset, fail_missing, register_dataset, resolve_root
 from msda_cli.data.arff import read_arff
 from msda_cli.data.cells import numeric_column
@@ -188,18 +189,23 @@ def _read_arff(name: str, path: Path, layout: Layout):
     return _features(name, path, cells, layout, data.lines, None), y
 
 
+SPLITS = ("official", "pooled")  # two-file sets: the files as the splits, or both pooled and split as one
+
+
 def load(name: str, root=None, train: bool = True, test_fraction: float = TEST_FRACTION,
-         split_seed: int = SPLIT_SEED) -> LabeledDataset:
+         split_seed: int = SPLIT_SEED, split: str = "official") -> LabeledDataset:
     """Data set `name` of `LAYOUTS` from its official files in `root`: the training or the test split."""
     layout = LAYOUTS[name]
+    check_choice(f"{name} split", split, SPLITS)
     parts = []
-    for split in range(len(layout.files)):
-        path, header = _find(name, layout, root, split)
+    for k in range(len(layout.files)):
+        path, header = _find(name, layout, root, k)
         parts.append(_read_arff(name, path, layout) if layout.arff else _read_text(name, path, header, layout))
-    if len(parts) == 2:
+    if len(parts) == 2 and split == "official":
         (x_tr, y_tr), (x_te, y_te) = parts
     else:
-        x, y = parts[0]
+        x = pd.concat([p[0] for p in parts], ignore_index=True)
+        y = np.concatenate([p[1] for p in parts])
         if layout.test_rows:
             if len(y) <= layout.test_rows:
                 raise MsdaError(f"{name}: {path} has {len(y)} rows; its last {layout.test_rows} are the test split")
@@ -212,17 +218,22 @@ def load(name: str, root=None, train: bool = True, test_fraction: float = TEST_F
 
 
 def _register(name: str, layout: Layout) -> None:
-    if len(layout.files) == 2 or layout.test_rows:
+    if layout.test_rows:
         def factory(root=None, train: bool = True, augment: bool = True) -> LabeledDataset:
             return load(name, root, train)
-        split = "the official training and test files" if len(layout.files) == 2 else "the official test rows"
+        how = "the official test rows"
+    elif len(layout.files) == 2:
+        def factory(root=None, train: bool = True, augment: bool = True, split: str = "official",
+                    test_fraction: float = TEST_FRACTION, split_seed: int = SPLIT_SEED) -> LabeledDataset:
+            return load(name, root, train, test_fraction, split_seed, split)
+        how = "the official training and test files (split: official) or a stratified split of both (pooled)"
     else:
         def factory(root=None, train: bool = True, augment: bool = True, test_fraction: float = TEST_FRACTION,
                     split_seed: int = SPLIT_SEED) -> LabeledDataset:
             return load(name, root, train, test_fraction, split_seed)
-        split = "a fixed stratified split"
+        how = "a fixed stratified split"
     factory.__name__ = factory.__qualname__ = name.replace("-", "_")
-    factory.__doc__ = f"{layout.label} from {' and '.join(c[0][0] for c in layout.files)}; {split}."
+    factory.__doc__ = f"{layout.label} from {' and '.join(c[0][0] for c in layout.files)}; {how}."
     register_dataset(name, label=layout.label)(factory)
 
 
