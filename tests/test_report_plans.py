@@ -17,6 +17,7 @@ from msda_cli.config import check_names, validate
 from msda_cli.report import TABLES, build_report
 from msda_cli.report.build import table_plans
 from msda_cli.report.plan import resolve
+from msda_cli.report.render import paper_caption
 from msda_cli.report.settings import NOT_SETTINGS, differing_keys, setting, setting_text
 from msda_cli.store import Store
 from test_report_tables import Filler
@@ -71,7 +72,8 @@ def test_a_cell_counts_its_plan_and_leaves_out_one_setting_changed(tmp_path, tab
         changed = {}
         for key, change in CHANGES.items():
             value = res.setting.get(key)
-            if value is not None and not isinstance(value, bool):
+            # a key the table chooses among (its `over`) makes a candidate, not another setting (test_report_selection)
+            if value is not None and not isinstance(value, bool) and key not in TABLES[table_id].over:
                 changed[key] = f.run(res.config, cs.metric, 90.0, 1, table_id, changes={key: change(value)})
         expected[cs.label] = (cs, exact, changed)
     store = Store(tmp_path / "msda.db")
@@ -179,6 +181,24 @@ def test_cutmix_sourced_rows_use_the_cutmix_papers_settings():
     assert resolve(_cell("dcutmix-3", "Manifold Mixup", "Top-1 Err (%)").plan).setting["mixer.alpha"] == 1.0
     assert resolve(_cell("dcutmix-3", "CutMix", "Top-1 Err (%)").plan).setting["mixer.prob"] == 1.0
     assert resolve(_cell("dcutmix-1", "Cutout", "CIFAR-100 PyramidNet-200").plan).setting["data.cutout"] == 0
+
+
+@pytest.mark.parametrize("table_id", ["1", "2", "3"])
+def test_hmix_gmix_tables_train_without_label_smoothing_and_say_so(tmp_path, table_id):
+    """The paper is silent; its timm-based code defaults to 0.1: the plans' choice (0) is in the caption, and runs
+    with 0.1 are another setting."""
+    cells = [(cs, res) for cs, res in _cells(table_id) if res is not None]
+    assert cells and all(res.setting["mixer.smoothing"] == 0.0 for _, res in cells)
+    cs, res = cells[0]
+    f = Filler()
+    own = f.run(res.config, cs.metric, 80.0, 0, "t")
+    smoothed = f.run(res.config, cs.metric, 81.0, 1, "t", changes={"mixer.smoothing": 0.1})
+    store = Store(tmp_path / "msda.db")
+    f.write(store)
+    rep = build_report(store.final_metrics_frame(), table=table_id)
+    assert "No label smoothing" in rep.caption and "mixer.smoothing=0.1" in rep.caption
+    assert "No label smoothing" in paper_caption(rep.caption)  # the LaTeX caption keeps the choice
+    assert (_report_cell(rep, cs).run_ids, _report_cell(rep, cs).left_out) == ([own], [smoothed])
 
 
 @pytest.mark.parametrize("table_id,row,col", [("mixupe-1a", "MixupE", "PreActResNet101"),
