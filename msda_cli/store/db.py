@@ -1,4 +1,5 @@
-"""Opening the SQLite results store: paths, pragmas, the schema, and one-line errors.
+"""Opening the SQLite results store: paths, pragmas, the schema, and one-line errors (a PostgreSQL
+store opens in `msda_cli.store.postgres`; `msda_cli.store.url` tells which one --db names).
 
 WAL lets readers (`msda report`) run while a training run writes; busy_timeout makes
 concurrent writers wait instead of failing; writes are short transactions that begin with a write
