@@ -297,12 +297,21 @@ def missing_data(plan: TablePlan, req: Request) -> list[str]:
 
 
 # ----- doing it -----------------------------------------------------------------------------------
-def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console, out) -> bool:
+def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console, out, slurm=None) -> int | None:
     """Train and resume these planned runs in parallel children (`launcher`: jobs, gpus, gpus_per_run,
-    cpu); True if a signal stopped them."""
+    cpu), or as one Slurm job array (`slurm`: SlurmOptions); None to go on, else the exit status (130
+    when a signal stopped them, 0 when Slurm took them and nobody waits)."""
     from msda_cli.engine.launch import resolve_configs
     from msda_cli.engine.parallel import new_run_specs, resume_spec, run_parallel
     from msda_cli.engine.parallel_view import make_view, print_summary
+
+    if slurm is not None:
+        from msda_cli.engine.slurm import launch_planned
+
+        new = [pr.res.request(pr.seed, req.data_dir, pr.subset_id) for pr in todo if pr.run is None]
+        resumed = [store.get_run(pr.run["id"]) for pr in todo if pr.run is not None]
+        return launch_planned(new, resumed, store.target, slurm, console, out)
+
 
     specs = []
     for pr in todo:
@@ -317,7 +326,7 @@ def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console,
     finally:
         view.close()
     print_summary([o.progress for o in outcomes], out)
-    return any(o.stopped for o in outcomes)
+    return 130 if any(o.stopped for o in outcomes) else None
 
 
 def follow_up(plan: TablePlan, req: Request, store, tried: set, log) -> bool:
@@ -389,7 +398,7 @@ def _run_of(plan: TablePlan, pr: PlannedRun, source: RunOf, req: Request) -> str
     raise MsdaError(f"the substitute model {source.describe()} of seed {pr.seed} is not trained yet")
 
 
-def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err) -> int:
+def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=None) -> int:
     """`msda reproduce`: print the plan, make what it lacks (nothing with `dry_run`), print the table.
     Returns the exit status: 0 when every planned run and measurement is there, 130 when a signal
     stopped the runs, else 1. MsdaError (before anything is written) on bad input or missing data."""
@@ -399,7 +408,12 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err) -> int:
     from msda_cli.store import Store
 
     spec = req.spec()
-    plan_slots(**launcher)
+    if slurm is None:
+        plan_slots(**launcher)
+    else:
+        from msda_cli.engine.slurm import executor_parameters
+
+        executor_parameters(slurm)
     plan = make_plan(req, Store(db, read_only=True))  # nothing is written before every check has passed
     print_frame(plan.frame(), "rich", title=f"Plan: {spec.title}", console=out)
     out.print(plan.summary(), highlight=False)
@@ -415,8 +429,9 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err) -> int:
         todo = [pr for pr in plan.to_launch() if pr.key not in launched]
         if todo:
             launched |= {pr.key for pr in todo}
-            if launch(todo, req, store, launcher, err, out):
-                return 130
+            code = launch(todo, req, store, launcher, err, out, slurm)
+            if code is not None:
+                return code
             plan = make_plan(req, store)
         n_tried = len(tried)
         failed |= follow_up(plan, req, store, tried, lambda text: err.print(text, markup=False, highlight=False))

@@ -47,11 +47,18 @@ def runs_list(
         check_choice("status", status, RUN_STATUSES)
     store = _store(db, read_only=True)  # reads only: a read-only or full disk will do, a missing database is empty
     frame = runs_summary(store)
-    configs = store.runs_frame()["config"].reset_index(drop=True)
+    stored = store.runs_frame()
+    configs = stored["config"].reset_index(drop=True)
     conditions = list(where or []) + ([f"status={status}"] if status else [])
     keep = where_mask(frame.reset_index(drop=True), configs, conditions)
     frame = sort_runs(frame.reset_index(drop=True)[keep], sort, reverse)
-    print_frame(frame.head(limit) if limit else frame, fmt, title=f"Runs in {store.where}", console=out)
+    frame = frame.head(limit) if limit else frame
+    jobs = frame["id"].map(stored.set_index("id")["slurm_job"]) if "slurm_job" in stored else None
+    if jobs is not None and jobs.notna().any():  # Slurm is asked only about runs it trains, once for all of them
+        from msda_cli.engine.slurm import slurm_column
+
+        frame.insert(frame.columns.get_loc("status") + 1, "slurm", slurm_column(list(jobs)))
+    print_frame(frame, fmt, title=f"Runs in {store.where}", console=out)
 
 
 @runs_app.command("show")
@@ -157,6 +164,22 @@ def runs_rm(
         store.delete_run(run.id)  # a trainer of a --force'd run finds its lease gone and stops
         shutil.rmtree(folder, ignore_errors=True)
         out.print(f"deleted run {run.id} ({run.name})", markup=False, highlight=False)
+
+
+@runs_app.command("cancel")
+def runs_cancel(
+    run_ids: Annotated[List[str], typer.Argument(help="Run id(s) whose Slurm jobs to cancel.",
+                                                 autocompletion=completion.run_ids)],
+    db: DbOption = None,
+):
+    """Cancel runs' Slurm jobs (scancel); each run stays interrupted, resumable with `msda train --resume ID`."""
+    from msda_cli.engine.slurm import cancel
+
+    store = _store(db, create=False)
+    for run_id, job in cancel(store, run_ids):
+        out.print(f"cancelled Slurm job {job} of run {run_id} ({store.get_run(run_id).status}); continue it with "
+                  f"`msda train --resume {run_id}` (add --launcher slurm to queue it again)",
+                  markup=False, highlight=False, soft_wrap=True)
 
 
 @runs_app.command("tag")

@@ -9,6 +9,10 @@ from typing_extensions import Annotated
 
 from msda_cli.checks import check_int
 from msda_cli.cli.common import _list, _ints, _store, out, err, app, DbOption, FormatOption
+from msda_cli.cli.slurm_options import (AccountOption, CpusOption, LauncherOption, MaxParallelOption, MemOption,
+                                        NodesOption, PartitionOption, QosOption, SlurmOptOption, TimeOption,
+                                        WaitOption, slurm_options)
+from msda_cli.errors import MsdaError
 
 
 # ----- report -------------------------------------------------------------------------
@@ -84,6 +88,18 @@ def reproduce(
     gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
     gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
     cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
+    launcher: LauncherOption = "local",
+    partition: PartitionOption = None,
+    time: TimeOption = None,
+    cpus_per_run: CpusOption = None,
+    mem: MemOption = None,
+    account: AccountOption = None,
+    qos: QosOption = None,
+    max_parallel: MaxParallelOption = None,
+    nodes: NodesOption = None,
+    slurm_opt: SlurmOptOption = None,
+    wait: WaitOption = False,
+    fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
     """Train what a paper table lacks (skip finished runs, resume interrupted ones), measure, print the table.
@@ -94,6 +110,7 @@ def reproduce(
       msda reproduce --table 2 --seeds 0,1,2 --data-dir ~/data --dry-run
       msda reproduce --table 2 --arch resnet56 --rows hmix,gmix --data-dir ~/data --gpus 0,1
       msda reproduce --table dcutmix-5 --data-dir /data --epochs 2     # a smoke test: its own setting
+      msda reproduce --table 2 --data-dir /data --launcher slurm --partition gpu --time 8:00:00
     """
     from msda_cli.reproduce import Request, reproduce as run_reproduction
 
@@ -101,6 +118,10 @@ def reproduce(
         check_int("--epochs", epochs, min=1)
     req = Request(table=table, seeds=tuple(_ints(seeds, "--seeds")), archs=tuple(_list(arch)), rows=tuple(_list(rows)),
                   epochs=epochs, sets=tuple(set_ or ()), data_dir=data_dir, retry_failed=retry_failed)
+    slurm = slurm_options(launcher, partition, time, gpus_per_run, cpus_per_run, mem, account, qos, max_parallel,
+                          nodes, slurm_opt, wait)
+    if slurm is not None and (jobs is not None or gpus is not None or cpu):
+        raise MsdaError("--jobs, --gpus and --cpu place runs on this machine; Slurm places them itself")
     launcher = dict(jobs=jobs, gpus=_ints(gpus, "--gpus") if gpus is not None else None, gpus_per_run=gpus_per_run,
                     cpu=cpu)
-    raise typer.Exit(run_reproduction(req, db, dry_run, launcher, out=out, err=err))
+    raise typer.Exit(run_reproduction(req, db, dry_run, launcher, out=out, err=err, slurm=slurm))

@@ -12,6 +12,9 @@ from typing_extensions import Annotated
 from msda_cli import completion
 from msda_cli.errors import MsdaError
 from msda_cli.cli.common import _list, _ints, _store, _has_accelerator, out, err, app, DbOption, FormatOption
+from msda_cli.cli.slurm_options import (AccountOption, CpusOption, LauncherOption, MaxParallelOption, MemOption,
+                                        NodesOption, PartitionOption, QosOption, SlurmOptOption, TimeOption,
+                                        WaitOption, slurm_options)
 
 
 # ----- train --------------------------------------------------------------------------
@@ -40,6 +43,17 @@ def train(
     name: Annotated[Optional[str], typer.Option(help="A name for the run(s), shown by `msda runs list`.")] = None,
     tag: Annotated[Optional[List[str]], typer.Option(
         "--tag", help="Tag the run(s), e.g. --tag baseline (repeatable).")] = None,
+    launcher: LauncherOption = "local",
+    partition: PartitionOption = None,
+    time: TimeOption = None,
+    cpus_per_run: CpusOption = None,
+    mem: MemOption = None,
+    account: AccountOption = None,
+    qos: QosOption = None,
+    max_parallel: MaxParallelOption = None,
+    nodes: NodesOption = None,
+    slurm_opt: SlurmOptOption = None,
+    wait: WaitOption = False,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
@@ -52,6 +66,7 @@ def train(
       msda train --recipe cifar100-gmix --arch wrn28-2 --data-dir ~/data --set optim.lr=0.1
       msda train --recipe digits-mixup --method vanilla,mixup --seeds 0,1 --jobs 2
       msda train --resume 3f2a1b9c
+      msda train --recipe cifar100-hmix --seeds 0,1,2 --launcher slurm --partition gpu --time 4:00:00
     """
     from accelerate import Accelerator
 
@@ -71,6 +86,16 @@ def train(
         req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
                            epochs=epochs, sets=list(set_ or []), data_dir=data_dir, download=download,
                            subset_id=subset, run_id=run_id, name=name, tags=tags)
+    slurm = slurm_options(launcher, partition, time, gpus_per_run, cpus_per_run, mem, account, qos, max_parallel,
+                          nodes, slurm_opt, wait)
+    if slurm is not None:
+        if jobs is not None or gpus is not None or cpu:
+            raise MsdaError("--jobs, --gpus and --cpu place runs on this machine; Slurm places them itself")
+        from msda_cli.engine.slurm import resubmit, run_request
+
+        if resume is not None:
+            raise typer.Exit(resubmit(resume, db, slurm, console=err, out=out))
+        raise typer.Exit(run_request(req, db, slurm, console=err, out=out))
     if (jobs is not None and jobs != 1) or gpus is not None or gpus_per_run is not None:
         if resume is not None:
             raise MsdaError("--jobs, --gpus and --gpus-per-run start new runs; resume a run with --resume ID alone")
