@@ -19,6 +19,7 @@ from typing import Iterable
 import numpy as np
 
 from msda_cli.errors import MsdaError
+from msda_cli.report import alternative
 from msda_cli.report.adhoc import pivot_spec
 from msda_cli.report.caption import caption, empty_hint
 from msda_cli.report.filters import check_keys, parse_where, split_params
@@ -144,7 +145,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     if spec.dynamic_rows or spec.dynamic_cols:
         spec = _with_dynamic_headers(prep, spec, runs, user_params, finished, left_out)
 
-    cells, raw = [], {}
+    cells, raw, filled = [], {}, {}  # filled: the cells each column's alternative setting filled
     for i, rh in enumerate(spec.rows):
         line = []
         for j, ch in enumerate(spec.cols):
@@ -158,7 +159,10 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
                 line.append(Cell())
                 continue
             values, counts, n_multi = prep.per_run_values(cs.metric, user_params)
-            idx, other = runs.select(cs, resolve(cs.plan) if cs.plan is not None else None, values, left_out)
+            res, alt = alternative.pick(runs, cs, values)
+            if alt:
+                filled.setdefault(alternative.describe(cs.col.alternative), []).append(cs.label)
+            idx, other = runs.select(cs, res, values, left_out)
             if n_multi and (counts[idx] > 1).any():
                 left_out.multi_setting.add(cs.metric.name)
             raw[(i, j)] = values[idx]
@@ -173,6 +177,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     has_paper = bool(spec.paper_key) and _published_values(cells, spec, values_table)
     _mark_best(cells, spec, spec.metric.lower_is_better)
     empty = not any(c.n for row in cells for c in row)
+    notes += alternative.notes(filled)
     notes += _notes(spec, left_out, user, include_unfinished, paper and not has_paper)
     if empty:
         notes.insert(0, empty_hint(spec))

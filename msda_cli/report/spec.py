@@ -146,6 +146,7 @@ class Header:
     group: str | None = None  # outer row label (e.g. the model in "model x method" tables)
     paper: str | None = None  # the name in paper_values/*.yaml when it differs from label
     derived: tuple[str, str] | None = None  # column = mean(col a) - mean(col b)
+    alternative: "Plan | None" = None  # joined to a cell's plan where that has no run (msda_cli.report.alternative)
 
     @property
     def path(self) -> tuple[str, ...]:
