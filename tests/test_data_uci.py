@@ -183,7 +183,19 @@ def test_a_label_outside_the_classes_and_a_value_outside_the_stated_range(tmp_pa
         build_dataset(name, root=tmp_path)
 
 
-def test_mfeat_row_count_and_arrhythmia_missing_marker(tmp_path):
+def test_the_csv_copy_of_optdigits_has_its_header_line(tmp_path):
+    write_uci("optdigits", tmp_path)
+    for split in ("tra", "tes"):  # the shared copies' form: the same rows under a header line
+        (tmp_path / f"optdigits.{split}").rename(tmp_path / f"optdigits.{split}.csv")
+    with pytest.raises(MsdaError, match="optdigits.tra.csv line 1 is data; this copy of the set has a header line"):
+        build_dataset("optdigits", root=tmp_path)
+    for split in ("tra", "tes"):
+        path = tmp_path / f"optdigits.{split}.csv"
+        path.write_text(",".join([f"Block {i}" for i in range(1, 65)] + ["Class"]) + "\n" + path.read_text())
+    assert len(build_dataset("optdigits", root=tmp_path)) == 40
+
+
+def test_mfeat_row_count_and_a_missing_marker_only_where_the_format_has_one(tmp_path):
     write_uci("mfeat-zernike", tmp_path)
     path = tmp_path / "mfeat-zer"
     path.write_text("\n".join(path.read_text().splitlines()[:1999]) + "\n")

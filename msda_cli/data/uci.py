@@ -146,6 +146,8 @@ def _read_text(name: str, path: Path, header: int, layout: Layout):
         lines = path.read_text(errors="strict").splitlines()
     except (OSError, UnicodeDecodeError) as e:
         raise MsdaError(f"{name}: cannot read {path} ({type(e).__name__}: {e})") from None
+    if header and lines and lines[0].split(",")[0].strip().lstrip("+-").replace(".", "", 1).isdigit():
+        raise MsdaError(f"{name}: {path} line 1 is data; this copy of the set has a header line there")
     numbers = [n for n in range(header + 1, len(lines) + 1) if lines[n - 1].strip()]
     rows = [lines[n - 1] for n in numbers]
     if not rows:
