@@ -81,9 +81,21 @@ class TablePlan:
                 out.append(pr)
         return out
 
+    def followups(self, pr: PlannedRun) -> list[FollowUp]:
+        """The follow-up measurements this plan will make on the run: those its finished run lacks; for a run it
+        trains or resumes, every one its cells need (and, for the source of subsets, `msda subsample`)."""
+        if pr.status == "finished":
+            return pr.missing
+        if pr.status not in ("to run", "interrupted") and not (pr.status == "failed" and self.retry_failed):
+            return []
+        needs = list(dict.fromkeys(f for f, _ in pr.needs))
+        if any(o.subset_of is not None and o.subset_of[0] is pr and o.subset_id is None for o in self.runs):
+            needs.append(self.spec.plan.subsets)
+        return needs
+
     def todo(self, pr: PlannedRun) -> str:
         """What is left to do for the planned run, follow-ups included."""
-        then = "".join(f", then {f.describe()}" for f in dict.fromkeys(f for f, _ in pr.needs))
+        then = "".join(f", then {f.describe()}" for f in self.followups(pr))
         if pr.status == "to run":
             return ("train" if pr.subset_of is None or pr.subset_id else "train, once its subset is made") + then
         if pr.status == "interrupted":
@@ -108,7 +120,7 @@ class TablePlan:
     def summary(self) -> str:
         n_train = sum(pr.status == "to run" for pr in self.runs)
         n_resume = sum(pr.status == "interrupted" or (pr.status == "failed" and self.retry_failed) for pr in self.runs)
-        n_follow = sum(len(pr.missing) for pr in self.runs if pr.status == "finished")
+        n_follow = sum(len(self.followups(pr)) for pr in self.runs)  # also on the runs still to train
         done = sum(pr.status == "finished" and not pr.missing for pr in self.runs)
         return (f"table {self.spec.id}: {len(self.runs)} planned runs ({done} done), {n_train} to train, "
                 f"{n_resume} to resume, {n_follow} follow-up measurement(s) to make; "
@@ -398,16 +410,18 @@ def _run_of(plan: TablePlan, pr: PlannedRun, source: RunOf, req: Request) -> str
     raise MsdaError(f"the substitute model {source.describe()} of seed {pr.seed} is not trained yet")
 
 
-def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=None) -> int:
-    """`msda reproduce`: print the plan, make what it lacks (nothing with `dry_run`), print the table.
+def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=None, fmt: str = "rich") -> int:
+    """`msda reproduce`: print the plan, make what it lacks (nothing with `dry_run`), print the table in `fmt`
+    (msda_cli.render's formats; in any but rich, stdout carries that last table alone, the rest goes to `err`).
     Returns the exit status: 0 when every planned run and measurement is there, 130 when a signal
     stopped the runs, else 1. MsdaError (before anything is written) on bad input or missing data."""
     from msda_cli.engine.parallel import plan_slots
     from msda_cli.render import print_frame
-    from msda_cli.report import build_report, render_rich
+    from msda_cli.report import build_report, render, render_rich
     from msda_cli.store import Store
 
     spec = req.spec()
+    notes = out if fmt == "rich" else err
     if slurm is None:
         plan_slots(**launcher)
     else:
@@ -415,13 +429,14 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
 
         executor_parameters(slurm)
     plan = make_plan(req, Store(db, read_only=True))  # nothing is written before every check has passed
-    print_frame(plan.frame(), "rich", title=f"Plan: {spec.title}", console=out)
-    out.print(plan.summary(), highlight=False)
+    shown_plan = (fmt, out) if dry_run else ("rich", notes)  # a dry run's plan is its last table
+    print_frame(plan.frame(), shown_plan[0], title=f"Plan: {spec.title}", console=shown_plan[1])
+    notes.print(plan.summary(), highlight=False)
     missing = missing_data(plan, req)
     if missing:
         raise MsdaError(f"table {spec.id} needs data that is not here: {'; '.join(missing)}")
     if dry_run:
-        out.print("--dry-run: nothing was run.", highlight=False)
+        notes.print("--dry-run: nothing was run.", highlight=False)
         return 0
     store = Store(db)
     launched, tried, failed = set(), set(), False
@@ -429,7 +444,7 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
         todo = [pr for pr in plan.to_launch() if pr.key not in launched]
         if todo:
             launched |= {pr.key for pr in todo}
-            code = launch(todo, req, store, launcher, err, out, slurm)
+            code = launch(todo, req, store, launcher, err, notes, slurm)
             if code is not None:
                 return code
             plan = make_plan(req, store)
@@ -439,9 +454,13 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
             break
         plan = make_plan(req, store)
     where = req.report_where()
-    out.print(render_rich(build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where)))
+    built = build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where)
+    if fmt == "rich":
+        out.print(render_rich(built))
+    else:
+        print(render(built, fmt), end="")
     shown = " ".join(f"--where {w}" for w in where)
-    out.print(f"(as `msda report --table {spec.id} --paper{' ' + shown if shown else ''}` prints it)",
+    notes.print(f"(as `msda report --table {spec.id} --paper{' ' + shown if shown else ''}` prints it)",
               highlight=False)
     done = all(pr.status == "finished" and not pr.missing for pr in plan.runs)
     return 0 if done and not failed else 1

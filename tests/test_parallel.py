@@ -2,6 +2,7 @@
 signals handled per run, bad launcher options refused before anything is written."""
 
 import io
+import json
 import os
 import signal
 import sqlite3
@@ -369,3 +370,15 @@ def test_a_worker_ends_after_a_run_that_fails_and_its_slot_gets_a_fresh_one(db_p
     bad_log = (isolated_results / "runs" / "bad0bad0" / "console.log").read_text()
     good_log = (isolated_results / "runs" / specs[1].run_id / "console.log").read_text()
     assert "optim.lr" in bad_log and "(worker started now)" in good_log  # not the one that ran the bad run
+
+
+def test_the_end_summary_takes_every_format(msda, db_path):
+    """`--format json`: stdout is the summary alone (one record per run), the progress lines go to stderr."""
+    r = msda("train", "--recipe", "digits-vanilla", "--seeds", "0,1", "--epochs", "1", *TINY, "--jobs", "2",
+             "--format", "json")
+    assert r.code == 0, r.stderr
+    rows = json.loads(r.stdout)
+    assert sorted(row["id"] for row in rows) == sorted(i for (i,) in query(db_path, "SELECT id FROM run"))
+    assert [(row["status"], row["epochs"]) for row in rows] == [("finished", "1/1")] * 2 and "epoch 1/1" in r.stderr
+    r = msda("train", "--recipe", "digits-vanilla", "--seeds", "2", "--epochs", "1", *TINY, "--format", "markdown")
+    assert r.code == 0 and r.stdout.startswith("**Finished runs**") and "| finished |" in r.stdout, r.stdout

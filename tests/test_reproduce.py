@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 
 import pytest
 import torch
@@ -32,9 +33,13 @@ def test_reproduce_the_digits_table_end_to_end(msda, db_path, isolated_results, 
     monkeypatch.setenv("OMP_NUM_THREADS", "1")
     r = msda("reproduce", "--table", "digits", *SMOKE, "--dry-run")
     assert r.code == 0, r.stderr
-    assert r.stdout.count("to run") == 6 and "6 to train" in r.stdout and "--dry-run: nothing was run." in r.stdout
+    assert r.stdout.count("to run") == 6 and "--dry-run: nothing was run." in r.stdout
+    # the FGSM attack of each of the 3 CNN runs counts before those runs exist
+    assert "6 to train, 0 to resume, 3 follow-up measurement(s) to make" in r.stdout
     assert "train, then robust --attack fgsm --eps 8" in r.stdout
     assert not db_path.exists() and not (isolated_results / "runs").exists()  # --dry-run writes nothing
+    r = msda("reproduce", "--table", "digits", *SMOKE, "--dry-run", "--format", "json")  # the plan is the output
+    assert [row["status"] for row in json.loads(r.stdout)] == ["to run"] * 6 and "6 to train" in r.stderr
 
     # a run killed by SIGKILL after its first epoch, and one whose training fails
     monkeypatch.setenv("MSDA_FAULT", "train.epoch_recorded:kill@1")
@@ -73,6 +78,10 @@ def test_reproduce_the_digits_table_end_to_end(msda, db_path, isolated_results, 
     assert "6 planned runs (6 done), 0 to train, 0 to resume, 0 follow-up" in r.stdout
     assert _runs(db_path) == runs and query(db_path, "SELECT count(*) FROM metric") == metrics
     final = _table(r.stdout)
+    # in another format stdout is the table alone, as `msda report` gives it; the plan and the rest go to stderr
+    r = msda("reproduce", "--table", "digits", *SMOKE, "--jobs", "2", "--format", "csv")
+    assert r.code == 0 and "6 planned runs (6 done)" in r.stderr and "Plan: " in r.stderr
+    assert r.stdout == msda("report", "--table", "digits", "--paper", *SMOKE_WHERE, "--format", "csv").stdout
     assert not [line for line in final.splitlines() if line.startswith("│") and "–" in line]  # every cell filled
 
     report = msda("report", "--table", "digits", "--paper", *SMOKE_WHERE)
@@ -157,6 +166,9 @@ def test_a_table_of_runs_on_subsets_subsamples_its_source_then_trains_on_them(ms
                      dynamic_rows=fig5a.dynamic_rows, dynamic_cols=fig5a.dynamic_cols, metric=TOP1_ERR)
     monkeypatch.setitem(TABLES, spec.id, spec)
     args = ["reproduce", "--table", spec.id, "--seeds", "0", "--epochs", "1", "--set", "data.options.image_size=16"]
+    r = msda(*args, "--dry-run")
+    assert "3 planned runs (0 done), 3 to train, 0 to resume, 1 follow-up measurement(s)" in r.stdout
+    assert "train, then subsample --measure cv,random --ratio 0.2" in r.stdout
     r = msda(*args)
     assert r.code == 0, r.stderr
     assert "subsample --measure cv,random --ratio 0.2 on run" in r.stderr

@@ -112,8 +112,10 @@ def reproduce(
       msda reproduce --table dcutmix-5 --data-dir /data --epochs 2     # a smoke test: its own setting
       msda reproduce --table 2 --data-dir /data --launcher slurm --partition gpu --time 8:00:00
     """
+    from msda_cli.render import check_format
     from msda_cli.reproduce import Request, reproduce as run_reproduction
 
+    check_format(fmt)
     if epochs is not None:
         check_int("--epochs", epochs, min=1)
     req = Request(table=table, seeds=tuple(_ints(seeds, "--seeds")), archs=tuple(_list(arch)), rows=tuple(_list(rows)),
@@ -124,4 +126,4 @@ def reproduce(
         raise MsdaError("--jobs, --gpus and --cpu place runs on this machine; Slurm places them itself")
     launcher = dict(jobs=jobs, gpus=_ints(gpus, "--gpus") if gpus is not None else None, gpus_per_run=gpus_per_run,
                     cpu=cpu)
-    raise typer.Exit(run_reproduction(req, db, dry_run, launcher, out=out, err=err, slurm=slurm))
+    raise typer.Exit(run_reproduction(req, db, dry_run, launcher, out=out, err=err, slurm=slurm, fmt=fmt))

@@ -102,7 +102,7 @@ def train(
         from msda_cli.engine.parallel import train_in_parallel
 
         gpu_list = _ints(gpus, "--gpus") if gpus is not None else None
-        raise typer.Exit(train_in_parallel(req, db, jobs, gpu_list, gpus_per_run, cpu, console=err, out=out))
+        raise typer.Exit(train_in_parallel(req, db, jobs, gpu_list, gpus_per_run, cpu, console=err, out=out, fmt=fmt))
     precision = preflight(req, db, resume_id=resume)
     # Without an accelerator, cpu=True is what makes Accelerate join a torchrun gloo group.
     accelerator = Accelerator(mixed_precision=precision, cpu=cpu or not _has_accelerator())
