@@ -56,6 +56,8 @@ class DataConfig(Strict):
     # loader: per-sample transforms in a DataLoader (always for image files)
     pipeline: Literal["device", "loader"] = "device"
     options: dict[str, Any] = Field(default_factory=dict)  # passed to build_dataset (image_size, crop, ...)
+    # held out of the training split (stratified, seeded by the run's seed): val_top1/val_loss every epoch
+    val_fraction: StrictFloat = Field(0.0, ge=0, lt=1)
 
 
 def cores_given() -> int:

@@ -15,6 +15,9 @@ METRIC_KINDS = (TRAIN, EVAL, ROBUST, SUBSAMPLE, ANALYSIS)
 TRAIN_LOSS = "train_loss"
 LR = "lr"
 TEST_TOP1 = "test_top1"
+TEST_TOP5 = "test_top5"
+TEST_LOSS = "test_loss"  # the clean test NLL (MixupE Figure 1 plots it)
+VAL_TOP1, VAL_LOSS = "val_top1", "val_loss"  # on the held-out validation split (data.val_fraction > 0)
 EPOCH_TIME = "epoch_time_s"
 # ----- kind train: once per run (epoch null) ---------------------------------------------
 TRAIN_TIME = "train_time_s"
@@ -22,6 +25,7 @@ IMAGES_PER_S = "images_per_s"
 
 # ----- kind eval: clean test metrics (epoch null) ----------------------------------------
 TOP1, TOP5, NLL, ECE = "top1", "top5", "nll", "ece"
+# also of kind eval, once per run: VAL_TOP1 and VAL_LOSS of the final model, where a validation split exists
 
 # ----- kind robust (settings in params) ---------------------------------------------------
 FGSM, PGD = "fgsm", "pgd"  # params: attack, eps, steps, step_size, mode, source_run

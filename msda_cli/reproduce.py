@@ -22,10 +22,12 @@ import numpy as np
 import pandas as pd
 
 from msda_cli.errors import MsdaError
+from msda_cli.grid import grid_keys, grid_points
+from msda_cli.metric_names import VAL_TOP1
 from msda_cli.report.frame import prepare
 from msda_cli.report.plan import Resolved, resolve
 from msda_cli.report.settings import setting, setting_text
-from msda_cli.report.spec import OTHER_SEED, CellSpec, FollowUp, MetricSpec, RunOf, TableSpec
+from msda_cli.report.spec import OTHER_SEED, CellSpec, FollowUp, MetricSpec, Plan, RunOf, TableSpec
 from msda_cli.report.tables import TABLES
 
 STATUS_ORDER = ("finished", "running", "interrupted", "failed")  # which stored run a planned run is, first
@@ -137,6 +139,7 @@ class Request:
     rows: tuple[str, ...] = ()
     epochs: int | None = None
     sets: tuple[str, ...] = ()
+    grid: tuple[str, ...] = ()  # `--grid key=a,b,c` for every cell: one planned run per point
     data_dir: str | None = None
     retry_failed: bool = False
 
@@ -177,7 +180,9 @@ def planned_cells(req: Request) -> tuple[list[tuple[CellSpec, Resolved]], list[t
         if archs and res.arch not in archs:
             continue
         seen_archs.add(res.arch)
-        cells.append((cs, res))
+        # one planned run per point of the cell's grid (the request's keys win)
+        cells += [(cs, resolve(cs.plan, req.epochs, req.sets + tuple(point)))
+                  for point in grid_points((cs.plan | Plan(grid=req.grid)).grid)]
     if rows - seen_rows:
         labels = ", ".join(dict.fromkeys(h.label for h in spec.rows))
         raise MsdaError(f"--rows: table {spec.id} has no row {sorted(rows - seen_rows)[0]!r}; rows: {labels} "
@@ -454,7 +459,9 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
             break
         plan = make_plan(req, store)
     where = req.report_where()
-    built = build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where)
+    # a request's grid is chosen among as the table's own is, by validation top-1
+    chosen = dict(select_by=spec.select_by or VAL_TOP1, over=spec.over + tuple(grid_keys(req.grid))) if req.grid else {}
+    built = build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where, **chosen)
     if fmt == "rich":
         out.print(render_rich(built))
     else:

@@ -147,7 +147,8 @@ def test_resume_sets_epochs_done_and_checkpoint_from_the_file(tmp_path, straight
     r = run_msda(tmp_path, "train", "--resume", run_id, fault="train.reconciled")
     assert r.returncode == -9
     assert query(db, "SELECT epochs_done FROM run") == [(2,)]
-    assert query(db, "SELECT count(*) FROM metric WHERE epoch=1") == [(4,)]
+    # train_loss, lr, test_top1, epoch_time_s, test_top5, test_loss
+    assert query(db, "SELECT count(*) FROM metric WHERE epoch=1") == [(6,)]
     assert query(db, "SELECT checkpoint FROM run")[0][0].endswith(f"{run_id}/checkpoint.pt")
     assert run_msda(tmp_path, "train", "--resume", run_id).returncode == 0
     assert_same_as_straight(outcome(tmp_path), straight)

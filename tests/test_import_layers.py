@@ -25,7 +25,7 @@ LAYERS = [
     {"registry", "render", "plots"},  # name registries; plain tables in every output format; the figure style
     {"data", "models", "store"},  # data sets, architectures, the results store
     {"mixing", "subsets"},  # the methods (some read data helpers); subset files and rows
-    {"config"},  # recipes, validated against the registries
+    {"config", "grid"},  # recipes, validated against the registries; --grid points
     {"evaluation"},  # one prediction loop and the metrics
     {"engine"},  # builders from a config, the training loop, checkpoints, launchers
     {"runs"},  # a stored run opened for measuring

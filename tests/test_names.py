@@ -131,6 +131,8 @@ def _spoken(choices) -> str:
 def test_help_lists_are_the_choices_the_code_accepts():
     from msda_cli.analysis.gradprod import CHANNELS, OUTPUTS, REDUCES
     from msda_cli.render import FORMATS
+    from msda_cli.report.choice import SELECT_METRICS
+    from msda_cli.report.epochs import EPOCHS
     from msda_cli.robust.attacks import ATTACKS
     from msda_cli.store.tables import RUN_STATUSES
     from msda_cli.subsample import MEASURES, ORDERS, SELECTS
@@ -139,7 +141,8 @@ def test_help_lists_are_the_choices_the_code_accepts():
              (("subsample",), "--measure", MEASURES), (("subsample",), "--order", ORDERS),
              (("subsample",), "--select", SELECTS), (("runs", "list"), "--status", RUN_STATUSES),
              (("analyze", "gradprod"), "--output", OUTPUTS), (("analyze", "gradprod"), "--channels", CHANNELS),
-             (("analyze", "gradprod"), "--reduce", REDUCES)]
+             (("analyze", "gradprod"), "--reduce", REDUCES), (("report",), "--epoch", EPOCHS),
+             (("report",), "--select-by", tuple(SELECT_METRICS))]
     for path, flag, choices in cases:
         text = _option_help(path, flag)
         assert re.search(rf": {re.escape(_spoken(list(choices)))}(?=[ .(]|$)", text), (path, flag, text)

@@ -280,7 +280,8 @@ def plot_curves(
     run_ids: Annotated[Optional[List[str]], typer.Argument(
         help="Runs (ids or unique prefixes): one line each.")] = None,
     metric: Annotated[str, typer.Option(
-        help="Per-epoch metric: train_loss, test_top1, lr or epoch_time_s.")] = "test_top1",
+        help="Per-epoch metric: train_loss, test_top1, lr, epoch_time_s, test_loss, val_top1 or val_loss.",
+    )] = "test_top1",
     table: Annotated[Optional[str], typer.Option(
         "--table", "-t", help="A paper table id: one mean ± std band per cell.")] = None,
     where: Annotated[Optional[List[str]], typer.Option(

@@ -31,6 +31,13 @@ def report(
     paper: Annotated[bool, typer.Option(
         "--paper", help="Show the published value beside each cell, and our difference.")] = False,
     runs: Annotated[bool, typer.Option("--runs", help="List the run ids behind each cell.")] = False,
+    epoch: Annotated[Optional[str], typer.Option(
+        help="The epoch shown: final or best (the best by validation top-1, else test top-1; default the "
+             "table's).")] = None,
+    select_by: Annotated[Optional[str], typer.Option(
+        "--select-by", help="Choose each cell's setting by this metric: val_top1, val_loss or top1.")] = None,
+    over: Annotated[Optional[str], typer.Option(
+        help="The keys --select-by chooses among, comma-separated, e.g. mixer.alpha,mixer.eta.")] = None,
     include_unfinished: Annotated[bool, typer.Option(
         "--include-unfinished", help="Also count running, failed and interrupted runs.")] = False,
     caption: Annotated[Optional[str], typer.Option(help="Replace the table's caption (every text format).")] = None,
@@ -48,6 +55,8 @@ def report(
       msda report --table 2 --paper
       msda report --rows method --cols arch --metric top1 --where dataset=digits
       msda report --table dcutmix-1 --format latex
+      msda report --table mixupe-4 --select-by val_top1 --over mixer.alpha,mixer.eta --runs
+      msda report --table 2 --epoch best
       msda report --table 2 --paper --format latex --label tab:cifar --caption "Top-1 accuracy on CIFAR-100."
     """
     import pandas as pd
@@ -65,7 +74,8 @@ def report(
     store = _store(db, read_only=True)
     built = reporting.build_report(store.final_metrics_frame(), table=table, rows=rows, cols=cols, metric=metric,
                                    where=list(where or []), paper=paper, include_unfinished=include_unfinished,
-                                   show_runs=runs, subsets=store.list_subsets())
+                                   show_runs=runs, subsets=store.list_subsets(), epoch=epoch,
+                                   epoch_rows=lambda: reporting.epoch_rows(store), select_by=select_by, over=over)
     if fmt == "rich":
         out.print(reporting.render_rich(built, caption))
     else:
@@ -83,6 +93,9 @@ def reproduce(
     dry_run: Annotated[bool, typer.Option("--dry-run", help="Show the plan and what is missing; run nothing.")] = False,
     epochs: Annotated[Optional[int], typer.Option(help="Train every run this long (another setting).")] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", help="Override a key in every run.")] = None,
+    grid: Annotated[Optional[List[str]], typer.Option(
+        "--grid", help="Every cell over these values, e.g. mixer.alpha=0.5,1 (repeatable); chosen by val_top1.",
+    )] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also resume runs that failed.")] = False,
     jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
     gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
@@ -119,7 +132,8 @@ def reproduce(
     if epochs is not None:
         check_int("--epochs", epochs, min=1)
     req = Request(table=table, seeds=tuple(_ints(seeds, "--seeds")), archs=tuple(_list(arch)), rows=tuple(_list(rows)),
-                  epochs=epochs, sets=tuple(set_ or ()), data_dir=data_dir, retry_failed=retry_failed)
+                  epochs=epochs, sets=tuple(set_ or ()), grid=tuple(grid or ()), data_dir=data_dir,
+                  retry_failed=retry_failed)
     slurm = slurm_options(launcher, partition, time, gpus_per_run, cpus_per_run, mem, account, qos, max_parallel,
                           nodes, slurm_opt, wait)
     if slurm is not None and (jobs is not None or gpus is not None or cpu):

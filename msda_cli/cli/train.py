@@ -29,6 +29,8 @@ def train(
     epochs: Annotated[Optional[int], typer.Option(help="Train for this many epochs instead.")] = None,
     set_: Annotated[Optional[List[str]], typer.Option(
         "--set", help="Override a recipe key, e.g. --set optim.lr=0.05 (repeatable).")] = None,
+    grid: Annotated[Optional[List[str]], typer.Option(
+        "--grid", help="One run per value, e.g. --grid mixer.alpha=0.1,0.2 (repeatable: the product).")] = None,
     subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.",
                                                   autocompletion=completion.run_ids)] = None,
@@ -65,6 +67,7 @@ def train(
       msda train --recipe digits-mixup --method vanilla,mixup,cutmix --seeds 0,1
       msda train --recipe cifar100-gmix --arch wrn28-2 --data-dir ~/data --set optim.lr=0.1
       msda train --recipe digits-mixup --method vanilla,mixup --seeds 0,1 --jobs 2
+      msda train --recipe iris-mixupe --grid mixer.alpha=0.1,1 --grid mixer.eta=0.001,0.01 --seeds 0,1
       msda train --resume 3f2a1b9c
       msda train --recipe cifar100-hmix --seeds 0,1,2 --launcher slurm --partition gpu --time 4:00:00
     """
@@ -79,13 +82,14 @@ def train(
 
     check_format(fmt)
     tags = check_tags(tag or [])
-    if resume is not None and (recipe or method or arch or seeds or set_ or subset or epochs or run_id or name or tags):
+    if resume is not None and (recipe or method or arch or seeds or set_ or grid or subset or epochs or run_id or name
+                               or tags):
         raise MsdaError("--resume continues a run with its stored config; drop the other options")
     req = None
     if resume is None:
         req = TrainRequest(recipe=recipe, methods=_list(method), archs=_list(arch), seeds=_ints(seeds, "--seeds"),
-                           epochs=epochs, sets=list(set_ or []), data_dir=data_dir, download=download,
-                           subset_id=subset, run_id=run_id, name=name, tags=tags)
+                           epochs=epochs, sets=list(set_ or []), grid=list(grid or []), data_dir=data_dir,
+                           download=download, subset_id=subset, run_id=run_id, name=name, tags=tags)
     slurm = slurm_options(launcher, partition, time, gpus_per_run, cpus_per_run, mem, account, qos, max_parallel,
                           nodes, slurm_opt, wait)
     if slurm is not None:

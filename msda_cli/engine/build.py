@@ -11,6 +11,7 @@ from torch.utils.data import Subset as TorchSubset
 from msda_cli.config import Config
 from msda_cli.data import LabeledDataset, build_dataset
 from msda_cli.data.pipeline import DeviceBatches, held_in_memory
+from msda_cli.data.split import holdout, resolve_split_seed
 from msda_cli.mixing import Mixer, build_mixer
 from msda_cli.mixing.cutout_first import CutoutFirst
 from msda_cli.models import FLAT_INPUT, Normalized, build_model
@@ -19,7 +20,20 @@ from msda_cli.models import FLAT_INPUT, Normalized, build_model
 def build_data(cfg: Config, train: bool, augment: bool | None = None) -> LabeledDataset:
     augment = cfg.data.augment if augment is None else augment
     return build_dataset(cfg.dataset, root=cfg.data.root, train=train, augment=augment and train,
-                         download=cfg.data.download, **cfg.data.options)
+                         download=cfg.data.download, **resolve_split_seed(cfg.data.options, cfg.seed))
+
+
+def split_training(cfg: Config, train_set: LabeledDataset, subset_indices=None):
+    """(the samples trained on, the validation set or None): `data.val_fraction` of the training split held
+    out (stratified, seeded by the run's seed) and read as the test set is, without augmentation; a subset
+    trains on its samples outside the validation split."""
+    keep, val = holdout(train_set.targets, cfg.data.val_fraction, cfg.seed)
+    if subset_indices is not None:  # in the subset's own order
+        keep = torch.as_tensor(subset_indices, dtype=torch.long)
+        keep = keep[~torch.isin(keep, val)]
+    if not len(val):
+        return (restrict(train_set, keep) if subset_indices is not None else train_set), None
+    return restrict(train_set, keep), restrict(build_data(cfg, train=True, augment=False), val)
 
 
 def restrict(dataset: LabeledDataset, indices) -> LabeledDataset:

@@ -24,7 +24,7 @@ from msda_cli.errors import MsdaError
 from msda_cli.faults import declare, fault_point
 
 CHECKPOINT_NAME = "checkpoint.pt"
-BEST_NAME = "best.pt"  # checkpoint_keep best|both: model, epoch, config and test_top1 of the best epoch so far
+BEST_NAME = "best.pt"  # checkpoint_keep best|both: model, epoch, config, test_top1, score, metrics of the best epoch
 RESUME_KEYS = ("model", "optimizer", "scheduler", "epoch")  # what a resumed run reads
 declare("checkpoint.tmp_written", "checkpoint.renamed")
 
@@ -51,11 +51,13 @@ def run_checkpoint(store, run) -> Path | None:
     return Path(run.checkpoint) if run.checkpoint else None
 
 
-def best_top1(path: Path) -> float:
-    """The test top-1 of the best epoch so far, from its checkpoint `path` (best.pt); −inf before the first."""
+def best_so_far(path: Path) -> tuple[float, list]:
+    """The score of the best epoch so far (its validation top-1 where a validation split exists, else its test
+    top-1) and its final metric rows, from its checkpoint `path` (best.pt); (−inf, []) before the first."""
     if not Path(path).is_file():
-        return -math.inf
-    return float(load_checkpoint(path, keys=("test_top1",))["test_top1"])
+        return -math.inf, []
+    state = load_checkpoint(path, keys=("test_top1",))
+    return float(state.get("score", state["test_top1"])), [tuple(row) for row in state.get("metrics", [])]
 
 
 def temp_path(path: Path) -> Path:

@@ -27,6 +27,7 @@ from msda_cli.config import Config, apply_set, check_names, expand, read_recipe,
 from msda_cli.engine.checkpoint import CHECKPOINT_NAME, RESUME_KEYS, load_checkpoint
 from msda_cli.checks import check_int
 from msda_cli.errors import MsdaError, RunFailed, disk_full
+from msda_cli.grid import check_apart, grid_keys, grid_points, point_label
 from msda_cli.mixing import build_mixer
 from msda_cli.store import LeaseLost, Store, StoreError
 from msda_cli.store.tags import join_tags
@@ -41,6 +42,7 @@ class TrainRequest:
     seeds: list[int] = field(default_factory=list)
     epochs: int | None = None
     sets: list[str] = field(default_factory=list)
+    grid: list[str] = field(default_factory=list)  # `--grid key=a,b,c`: one run per point of the product
     data_dir: str | None = None
     download: bool = False
     subset_id: str | None = None
@@ -63,8 +65,10 @@ def resolve_configs(req: TrainRequest) -> list[Config]:
     if req.download:
         raw.setdefault("data", {})["download"] = True
     configs = []
-    for one in expand(raw, resolve_method_list(req.methods), req.archs, req.seeds):
-        one = apply_set(one, req.sets)
+    check_apart(req.sets, req.grid)
+    for one, point in [(one, point) for point in grid_points(req.grid)
+                       for one in expand(raw, resolve_method_list(req.methods), req.archs, req.seeds)]:
+        one = apply_set(one, req.sets + point)
         one["name"] = recipe_name
         cfg = validate(one, source=f"recipe {recipe_name}")
         check_names(cfg)
@@ -92,11 +96,14 @@ def check_data(configs: list[Config]) -> None:
     no init), so a missing directory or a bad model option fails before any run starts."""
     import torch
 
+    from msda_cli.data.split import holdout
     from msda_cli.engine.build import build_data, build_network
 
     infos = {}
     for key, cfg in {_data_key(c): c for c in configs}.items():
-        infos[key] = build_data(cfg, train=True).info
+        train_set = build_data(cfg, train=True)
+        infos[key] = train_set.info
+        holdout(train_set.targets, cfg.data.val_fraction, cfg.seed)  # a split that leaves no sample fails here
         build_data(cfg, train=False)
     for cfg in configs:
         try:
@@ -147,7 +154,7 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
             if main and run_id is None:
                 run_id = store.start_run(
                     id=req.run_id,
-                    name=req.name or f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}", tags=join_tags(req.tags),
+                    name=req.name or run_name(cfg, req.grid), tags=join_tags(req.tags),
                     recipe=cfg.name, dataset=cfg.dataset,
                     arch=cfg.arch, method=cfg.method, seed=cfg.seed, config=cfg.model_dump_json(),
                     subset_id=subset_id, msda_version=__version__,
@@ -162,6 +169,12 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
     finally:
         if main:
             signal.signal(signal.SIGTERM, previous)
+
+
+def run_name(cfg: Config, grid: list[str]) -> str:
+    """`recipe/method/arch/s0`, and the grid point (`alpha=0.1 eta=0.001`) where the request has a grid."""
+    point = point_label(json.loads(cfg.model_dump_json()), grid_keys(grid))
+    return f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}" + (f" {point}" if point else "")
 
 
 def _check_new_run_id(store: Store, run_id: str, n_runs: int) -> None:

@@ -39,6 +39,7 @@ from msda_cli.engine.parallel_view import RunProgress
 from msda_cli.engine.worker import Worker
 from msda_cli.checks import check_int
 from msda_cli.errors import MsdaError, RunFailed
+from msda_cli.grid import grid_keys, point_label, point_of
 from msda_cli.metric_names import TEST_TOP1, TRAIN, TRAIN_LOSS
 
 GRACE_SECONDS = 30.0  # after SIGTERM, time for a child to store its run as interrupted
@@ -117,8 +118,9 @@ class RunSpec:
     epochs: int
 
 
-def run_label(method: str, arch: str, seed: int) -> str:
-    return f"{method} · {arch} · seed {seed}"
+def run_label(method: str, arch: str, seed: int, point: str = "") -> str:
+    """`mixup · mlp · seed 0`, and the grid point (`alpha=0.1`) where the request has a grid."""
+    return f"{method} · {arch} · seed {seed}" + (f" · {point}" if point else "")
 
 
 def request_args(req) -> list[str]:
@@ -131,6 +133,8 @@ def request_args(req) -> list[str]:
         args += ["--epochs", str(req.epochs)]
     for item in req.sets:
         args += ["--set", item]
+    for item in req.grid:
+        args += ["--grid", item]
     if req.data_dir is not None:
         args += ["--data-dir", req.data_dir]
     if req.download:
@@ -153,12 +157,13 @@ def new_run_specs(req, configs) -> list[RunSpec]:
 
     if req.run_id is not None:
         raise MsdaError("--run-id names the one run of a child; the launcher gives each run its id")
-    specs = []
+    specs, keys = [], grid_keys(req.grid)
     for cfg in configs:
+        dump = json.loads(cfg.model_dump_json())  # its grid point: one value of each --grid key
         one = replace(req, methods=[cfg.method] if req.methods else [], archs=[cfg.arch] if req.archs else [],
-                      seeds=[cfg.seed] if req.seeds else [], run_id=new_id())
-        specs.append(RunSpec(tuple(request_args(one)), one.run_id, run_label(cfg.method, cfg.arch, cfg.seed),
-                             cfg.epochs))
+                      seeds=[cfg.seed] if req.seeds else [], grid=point_of(dump, keys), run_id=new_id())
+        specs.append(RunSpec(tuple(request_args(one)), one.run_id,
+                             run_label(cfg.method, cfg.arch, cfg.seed, point_label(dump, keys)), cfg.epochs))
     return specs
 
 

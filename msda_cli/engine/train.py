@@ -25,13 +25,14 @@ from torch.utils.data import DataLoader, DistributedSampler
 from msda_cli import __version__
 from msda_cli.config import Config
 from msda_cli.engine import build
-from msda_cli.engine.checkpoint import BEST_NAME, best_top1
+from msda_cli.engine.checkpoint import BEST_NAME, best_so_far
 from msda_cli.engine.checkpoint import (CHECKPOINT_NAME, RESUME_KEYS, load_checkpoint, rng_state, save_checkpoint,
                                         temp_path)
 from msda_cli.errors import RunFailed
 from msda_cli.evaluation import evaluate
 from msda_cli.faults import declare, fault_point
-from msda_cli.metric_names import EPOCH_TIME, EVAL, IMAGES_PER_S, LR, TEST_TOP1, TOP1, TRAIN, TRAIN_LOSS, TRAIN_TIME
+from msda_cli.metric_names import (EPOCH_TIME, EVAL, IMAGES_PER_S, LR, NLL, TEST_LOSS, TEST_TOP1, TEST_TOP5, TOP1,
+                                   TOP5, TRAIN, TRAIN_LOSS, TRAIN_TIME, VAL_LOSS, VAL_TOP1)
 
 declare("train.reconciled", "train.epoch_recorded", "train.before_finish")
 
@@ -109,10 +110,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     # ---- data, model, method, optimizer ------------------------------------------------
     torch.set_num_threads(cfg.threads)  # the cores this run is given (config.cores_given), recorded in its config
     set_seed(cfg.seed)  # Python, NumPy, torch and every CUDA device
-    train_set = build.build_data(cfg, train=True)
+    train_set, val_set = build.split_training(cfg, build.build_data(cfg, train=True), subset_indices)
     test_set = build.build_data(cfg, train=False)
-    if subset_indices is not None:
-        train_set = build.restrict(train_set, subset_indices)
     info = train_set.info
     sampler = DistributedSampler(train_set, num_replicas=world, rank=rank, shuffle=True,
                                  seed=cfg.seed * SAMPLER_SEED_STRIDE)
@@ -125,8 +124,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     loader_gen = torch.Generator()  # the crops and flips: re-seeded every epoch
     train_loader = build.build_train_batches(cfg, train_set, sampler, per_process_batch, drop_last,
                                              accelerator.device, loader_gen)
-    test_loader = DataLoader(test_set, batch_size=cfg.eval_batch_size, shuffle=False,
-                             num_workers=workers, pin_memory=pin)
+    test_loader, val_loader = (DataLoader(held, batch_size=cfg.eval_batch_size, shuffle=False, num_workers=workers,
+                                          pin_memory=pin) if held is not None else None for held in (test_set, val_set))
 
     model = build.build_network(cfg, info)
     if cfg.channels_last:
@@ -157,6 +156,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         train_time, images = float(state.get("train_time_s", 0.0)), int(state.get("images", 0))
     model, optimizer = accelerator.prepare(model, optimizer)
     test_loader = accelerator.prepare(test_loader)
+    val_loader = accelerator.prepare(val_loader) if val_loader is not None else None
     if main:
         reconcile(store, run_id, history, start_epoch, ckpt_path)
         fault_point("train.reconciled")
@@ -174,7 +174,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
             lease.check()  # the heartbeat found the run deleted or taken over: stop within the epoch
 
     metrics: dict = {}
-    best = best_top1(best_path) if main and resume and cfg.checkpoint_keep != "last" else -math.inf
+    final: list[tuple] = []  # the final eval rows of the last epoch trained: test metrics, then validation ones
+    best, best_rows = best_so_far(best_path) if main and resume and cfg.checkpoint_keep != "last" else (-math.inf, [])
     for epoch in range(start_epoch, cfg.epochs):
         seed = epoch_seed(cfg.seed, epoch, rank)
         set_seed(seed)
@@ -188,19 +189,21 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         epoch_time = time.perf_counter() - t0
         train_time += epoch_time
         images += stats["images"]
-        metrics = evaluate(model, test_loader, accelerator)
-
+        metrics, final = evaluated(model, test_loader, val_loader, accelerator)
         rows = [(TRAIN_LOSS, float(stats["train_loss"])), (LR, float(lr)), (TEST_TOP1, float(metrics[TOP1])),
-                (EPOCH_TIME, epoch_time)]
+                (EPOCH_TIME, epoch_time), (TEST_TOP5, float(metrics[TOP5])), (TEST_LOSS, float(metrics[NLL]))]
+        if val_loader is not None:
+            rows += [(VAL_TOP1, dict(final)[VAL_TOP1]), (VAL_LOSS, dict(final)[VAL_LOSS])]
+        score = dict(final).get(VAL_TOP1, float(metrics[TOP1]))  # the best epoch: by validation top-1 where held out
         history += [(name, value, epoch) for name, value in rows]
         last = epoch == cfg.epochs - 1
         saved = main and ((epoch + 1) % cfg.checkpoint_every == 0 or last)
         # best.pt before checkpoint.pt: a kill between them retrains this epoch and finds best.pt up to date
-        if main and cfg.checkpoint_keep != "last" and float(metrics[TOP1]) > best:
-            best = float(metrics[TOP1])
+        if main and cfg.checkpoint_keep != "last" and score > best:
+            best, best_rows = score, final
             save_checkpoint(best_path, {"model": accelerator.unwrap_model(model).state_dict(), "epoch": epoch,
                                         "config": json.loads(cfg.model_dump_json()), "msda_version": __version__,
-                                        "test_top1": best})
+                                        "test_top1": float(metrics[TOP1]), "score": best, "metrics": final})
         if saved:  # the epoch's rows go into the checkpoint too: a kill before they are stored loses nothing
             save_checkpoint(ckpt_path, {
                 "model": accelerator.unwrap_model(model).state_dict(),
@@ -231,17 +234,28 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     if task is not None:  # the run's bar goes; its epochs' lines stay
         progress.remove_task(task)
     if not metrics:  # resumed after the last checkpoint of a run that died before finishing
-        metrics = evaluate(model, test_loader, accelerator)
+        metrics, final = evaluated(model, test_loader, val_loader, accelerator)
     accelerator.wait_for_everyone()
     if main:
-        final = {EVAL: list(metrics.items())}
+        # checkpoint_keep best: the run is its best epoch's model from now on, and its final rows are that epoch's
+        rows = {EVAL: best_rows if cfg.checkpoint_keep == "best" and best_rows else final}
         if train_time > 0:
-            final[TRAIN] = [(TRAIN_TIME, train_time), (IMAGES_PER_S, images / train_time)]
+            rows[TRAIN] = [(TRAIN_TIME, train_time), (IMAGES_PER_S, images / train_time)]
         fault_point("train.before_finish")
-        store.finish_run(run_id, final)  # one transaction: a kill stores both or neither
+        store.finish_run(run_id, rows)  # one transaction: a kill stores both or neither
         if cfg.checkpoint_keep == "best":  # the best epoch's model is the run's from now on (eval, robust, analyze)
             ckpt_path.unlink(missing_ok=True)
     return run_id
+
+
+def evaluated(model, test_loader, val_loader, accelerator) -> tuple[dict[str, float], list[tuple]]:
+    """The test metrics and the final eval rows (test metrics, then val_top1 and val_loss where held out)."""
+    metrics = evaluate(model, test_loader, accelerator)
+    rows = [(name, float(value)) for name, value in metrics.items()]
+    if val_loader is not None:
+        val = evaluate(model, val_loader, accelerator)
+        rows += [(VAL_TOP1, float(val[TOP1])), (VAL_LOSS, float(val[NLL]))]
+    return metrics, rows
 
 
 def reconcile(store, run_id: str, history: list[tuple], start_epoch: int, ckpt_path: Path) -> None:

@@ -9,10 +9,13 @@ Outside a terminal the bar is off and only the per-epoch lines are printed.
 
 from __future__ import annotations
 
+import json
+
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 
 from msda_cli.engine.parallel import run_label
+from msda_cli.grid import grid_keys, point_label
 from msda_cli.engine.parallel_view import _num
 
 
@@ -41,9 +44,11 @@ class RunsProgress(Progress):
         super().update(task_id, **kwargs)
 
 
-def labels_of(configs) -> list[str]:
-    """What each run is, as the `--jobs` view names it."""
-    return [run_label(cfg.method, cfg.arch, cfg.seed) for cfg in configs]
+def labels_of(configs, grid=()) -> list[str]:
+    """What each run is, as the `--jobs` view names it (with its point of the request's `--grid`)."""
+    keys = grid_keys(grid)
+    return [run_label(cfg.method, cfg.arch, cfg.seed, point_label(json.loads(cfg.model_dump_json()), keys))
+            for cfg in configs]
 
 
 def run_labels(req, db, resume_id: str | None) -> list[str]:
@@ -55,4 +60,4 @@ def run_labels(req, db, resume_id: str | None) -> list[str]:
         return [run_label(run.method, run.arch, run.seed)]
     from msda_cli.engine.launch import resolve_configs
 
-    return labels_of(resolve_configs(req))
+    return labels_of(resolve_configs(req), req.grid)

@@ -17,6 +17,7 @@ subsets itself). Modules, in the order data flows through them:
     frame       the store's frame prepared once: runs, flattened configs, settings, subsets, metric values
     labels      display labels and order of methods, architectures, data sets, keys, metrics
     adhoc       `--rows/--cols/--metric` as a table declaration
+    epochs      the final or the best epoch of each run;  choice: a cell's setting chosen by validation
     build       a declaration + the frame -> a Report (results);  caption: its caption
     render      a Report in every format, through msda_cli.render
 """
@@ -24,10 +25,11 @@ subsets itself). Modules, in the order data flows through them:
 from __future__ import annotations
 
 from msda_cli.report.build import build_report
+from msda_cli.report.epochs import epoch_rows
 from msda_cli.report.render import FORMATS, check_label, render, render_rich
 from msda_cli.report.results import Cell, Report
 from msda_cli.report.spec import TableSpec
 from msda_cli.report.tables import TABLES, list_tables
 
-__all__ = ["Cell", "FORMATS", "Report", "TABLES", "TableSpec", "build_report", "check_label", "list_tables",
-           "render", "render_rich"]
+__all__ = ["Cell", "FORMATS", "Report", "TABLES", "TableSpec", "build_report", "check_label", "epoch_rows",
+           "list_tables", "render", "render_rich"]

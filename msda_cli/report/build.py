@@ -17,11 +17,15 @@ from dataclasses import dataclass, field, replace
 from typing import Iterable
 
 import numpy as np
+import pandas as pd
 
 from msda_cli.errors import MsdaError
 from msda_cli.report import alternative
 from msda_cli.report.adhoc import pivot_spec
-from msda_cli.report.caption import caption, empty_hint
+from msda_cli.report import epochs
+from msda_cli.report.caption import caption, empty_hint, epoch_notes, selection_notes
+from msda_cli.report.choice import Selection, choose, make_selection
+from msda_cli.report.epochs import check_epoch
 from msda_cli.report.filters import check_keys, parse_where, split_params
 from msda_cli.report.frame import FINISHED, Prepared, prepare
 from msda_cli.report.labels import ordered, value_label
@@ -36,7 +40,9 @@ from msda_cli.report.tables import TABLES
 
 def build_report(frame, table: str | None = None, rows: str = "method", cols: str = "arch",
                  metric: str | None = None, where: Iterable[str] = (), paper: bool = False,
-                 include_unfinished: bool = False, show_runs: bool = False, subsets=None) -> Report:
+                 include_unfinished: bool = False, show_runs: bool = False, subsets=None,
+                 epoch: str | None = None, epoch_rows=None, select_by: str | None = None,
+                 over: str | Iterable[str] | None = None) -> Report:
     """A paper table (`table` = an id of `list_tables()`) or an ad-hoc pivot (`rows` x `cols` of `metric`).
 
     frame: `Store.final_metrics_frame()` (or a Store: it then loads the frame and the subsets).
@@ -46,24 +52,45 @@ def build_report(frame, table: str | None = None, rows: str = "method", cols: st
     pick a kind); for a paper table, one of its metric options (dcutmix-2: `time_ratio`), None
     for its default. where: `key=value` (`key=a,b`, `key!=value`, `params.eps=8` for metric
     settings). Only finished runs count unless include_unfinished. subsets:
-    `Store.list_subsets()` (needed for subset.* keys). Raises MsdaError on an unknown table,
-    metric or key, or bad --where syntax.
+    `Store.list_subsets()` (needed for subset.* keys). epoch: `final` or `best` (msda_cli.report.epochs;
+    default the table's own, `final` for a pivot), read from `epoch_rows` (the per-epoch rows, or a
+    callable returning them; a Store's own). select_by/over: choose each cell's setting (msda_cli.report.choice;
+    default the table's own). Raises MsdaError on an unknown table, metric, key or epoch, or bad --where syntax.
     """
+    check_epoch(epoch)
+    spec = None
+    if table is not None:
+        spec = TABLES.get(str(table))
+        if spec is None:
+            raise MsdaError(f"unknown table {table!r}; valid ids: {', '.join(TABLES)}")
     if hasattr(frame, "final_metrics_frame"):  # a Store
         store = frame
         frame = store.final_metrics_frame()
         if subsets is None:
             subsets = store.list_subsets()
+        if epoch_rows is None:
+            epoch_rows = lambda: epochs.epoch_rows(store)  # noqa: E731 - read only when a best epoch is shown
+    shown_epoch = epoch or (spec.epoch if spec is not None else epochs.FINAL)
+    n_final = 0
+    if shown_epoch == epochs.BEST:
+        rows_frame = epoch_rows() if callable(epoch_rows) else epoch_rows
+        if rows_frame is None:
+            rows_frame = pd.DataFrame(columns=["run_id", "name", "value", "epoch"])
+        frame, n_final = epochs.at_best_epoch(frame, rows_frame)
     prep = prepare(frame, subsets)
     user = parse_where(where)
-    if table is None:
-        spec = pivot_spec(prep, rows, cols, metric, where=user)
-        return build_table(prep, spec, None, user, paper, include_unfinished, show_runs)
-    spec = TABLES.get(str(table))
     if spec is None:
-        raise MsdaError(f"unknown table {table!r}; valid ids: {', '.join(TABLES)}")
-    check_keys(prep, user, "--where", known=spec.filter_keys() | plan_keys(spec))
-    return build_table(prep, spec, metric, user, paper, include_unfinished, show_runs)
+        if select_by or over:
+            raise MsdaError("--select-by and --over choose among the settings of a paper table's cells (--table ID)")
+        spec = pivot_spec(prep, rows, cols, metric, where=user)
+        return build_table(prep, spec, None, user, paper, include_unfinished, show_runs, (shown_epoch, n_final))
+    selection = make_selection(select_by, over, spec)
+    known = spec.filter_keys() | plan_keys(spec)
+    check_keys(prep, user, "--where", known=known)
+    if selection is not None:
+        check_keys(prep, selection.over, "--over", known=known)
+    return build_table(prep, spec, metric, user, paper, include_unfinished, show_runs, (shown_epoch, n_final),
+                       selection)
 
 
 def table_plans(spec: TableSpec) -> list[tuple[CellSpec, Resolved | None]]:
@@ -90,6 +117,7 @@ class LeftOut:
     mixed: dict[str, list[str]] = field(default_factory=dict)  # cell label -> the keys its runs differ on
     untrainable: dict[str, int] = field(default_factory=dict)  # reason -> cells
     multi_setting: set[str] = field(default_factory=set)  # metrics some run has under several settings
+    choices: dict[str, list] = field(default_factory=dict)  # cell label -> its candidate settings (a selection)
 
 
 class CellRuns:
@@ -101,24 +129,34 @@ class CellRuns:
         self.user_mask = prep.run_mask(user_runs)
         self.drop = frozenset(user_runs)
 
-    def plan_masks(self, res: Resolved) -> tuple[np.ndarray, np.ndarray]:
-        """(runs of the plan's setting, runs with the plan's data set, architecture, method and data)."""
+    def plan_masks(self, res: Resolved, free: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
+        """(runs of the plan's setting, runs with the plan's data set, architecture, method and data);
+        the keys in `free` (a selection's) may take any value."""
+        drop = self.drop | free
         described = {"dataset": res.dataset, "arch": res.arch, "method": res.method,
                      "subset_id": Present() if res.plan.subsets else OneOf(None)}
-        described = self.prep.run_mask({k: v for k, v in described.items() if k not in self.drop})
-        return self.prep.setting_mask(setting_text(res.setting, self.drop), described, self.drop), described
+        described = self.prep.run_mask({k: v for k, v in described.items() if k not in drop})
+        return self.prep.setting_mask(setting_text(res.setting, drop), described, drop), described
 
-    def select(self, cs: CellSpec, res: Resolved | None, values: np.ndarray,
-               left_out: LeftOut) -> tuple[np.ndarray, np.ndarray]:
-        """The cell's counted runs and those of another setting it leaves out (positions); records both."""
+    def select(self, cs: CellSpec, res: Resolved | None, values: np.ndarray, left_out: LeftOut,
+               selection: Selection | None = None) -> tuple[np.ndarray, np.ndarray]:
+        """The cell's counted runs and those of another setting it leaves out (positions); records both.
+        With a selection, the runs of the one setting it chooses among the cell's candidates."""
         mask = self.user_mask & self.prep.run_mask(cs.where) & ~np.isnan(values)
         other = np.zeros(0, dtype=np.int64)
         if res is not None:
-            same, described = self.plan_masks(res)
+            free = frozenset(selection.over) - self.drop if selection is not None else frozenset()
+            same, described = self.plan_masks(res, free)
             other = np.flatnonzero(mask & described & ~same & self.counted)
             left_out.other_setting.update(other.tolist())
-            for theirs in self.prep.distinct_settings(other, self.drop):
-                left_out.other_keys.update(differing_keys(res.setting, theirs, self.drop))
+            for theirs in self.prep.distinct_settings(other, self.drop | free):
+                left_out.other_keys.update(differing_keys(res.setting, theirs, self.drop | free))
+            if selection is not None:
+                scores, _, _ = self.prep.per_run_values(selection.metric_spec, {})
+                chosen, choices = choose(self.prep, np.flatnonzero(mask & same), self.counted, selection, scores)
+                left_out.choices[cs.label] = choices
+                same = np.zeros(self.prep.n_runs, dtype=bool)
+                same[chosen] = True
             mask &= same
         left_out.unfinished.update(np.flatnonzero(mask & ~self.counted).tolist())
         idx = np.flatnonzero(mask & self.counted)
@@ -134,7 +172,8 @@ class CellRuns:
 
 
 def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[str, Match], paper: bool,
-                include_unfinished: bool, show_runs: bool) -> Report:
+                include_unfinished: bool, show_runs: bool, epoch: tuple[str, int] = (epochs.FINAL, 0),
+                selection: Selection | None = None) -> Report:
     """The Report of one declaration (a paper table, or an ad-hoc pivot: `spec.source` None)."""
     spec, values_table = _with_metric(spec, metric)
     user_runs, user_params = split_params(user)
@@ -162,12 +201,14 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
             res, alt = alternative.pick(runs, cs, values)
             if alt:
                 filled.setdefault(alternative.describe(cs.col.alternative), []).append(cs.label)
-            idx, other = runs.select(cs, res, values, left_out)
+            idx, other = runs.select(cs, res, values, left_out, selection)
             if n_multi and (counts[idx] > 1).any():
                 left_out.multi_setting.add(cs.metric.name)
             raw[(i, j)] = values[idx]
             line.append(_cell(values[idx], [str(prep.run_ids[k]) for k in idx],
                               [str(prep.run_ids[k]) for k in other]))
+            choices = left_out.choices.get(cs.label, [])
+            line[-1].choices = [c.text(spec.decimals) for c in choices] if len(choices) > 1 else []
         cells.append(line)
 
     notes = []
@@ -177,6 +218,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     has_paper = bool(spec.paper_key) and _published_values(cells, spec, values_table)
     _mark_best(cells, spec, spec.metric.lower_is_better)
     empty = not any(c.n for row in cells for c in row)
+    notes += epoch_notes(spec, *epoch) + selection_notes(selection, left_out)
     notes += alternative.notes(filled)
     notes += _notes(spec, left_out, user, include_unfinished, paper and not has_paper)
     if empty:

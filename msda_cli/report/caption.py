@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from msda_cli.report.epochs import BEST
 from msda_cli.report.results import Report
 from msda_cli.report.spec import TableSpec
 
@@ -34,3 +35,36 @@ def empty_hint(spec: TableSpec) -> str:
                 "(see `msda recipes list`) and evaluate it, or loosen --where.")
     return (f"No finished run matches this table yet; `msda reproduce --table {spec.id} --seeds 0,1,2` trains "
             "every cell (`--dry-run` shows each cell's recipe and overrides).")
+
+
+def epoch_notes(spec: TableSpec, epoch: str, n_final: int = 0) -> list[str]:
+    """Which epoch the cells show, and (in a paper table) which one the paper reports, in its words."""
+    if epoch == BEST:
+        shown = ("Epoch: each run's best (the highest validation top-1 where a validation split is held out, "
+                 "else the highest test top-1) for the clean test metrics; other measurements are of the stored "
+                 "checkpoint.")
+        if n_final:
+            shown += f" {n_final} run(s) without per-epoch rows show their final values."
+    else:
+        shown = "Epoch: each run's final."
+    number = spec.number if spec.number is not None else spec.paper_table
+    if spec.source is None or not number:  # an ad-hoc pivot, or a table of no paper
+        return [shown] if epoch == BEST else []
+    if not spec.epoch_note:
+        return [shown + " The paper does not say which epoch it reports."]
+    return [shown + f" The paper reports the {spec.epoch} epoch ({spec.epoch_note})."]
+
+
+def selection_notes(selection, left_out) -> list[str]:
+    """The selection rule and the setting it chose in each cell, by row."""
+    if selection is None:
+        return []
+    by_row: dict[str, list[str]] = {}
+    for cell, choices in left_out.choices.items():
+        row, _, col = cell.rpartition(" / ")
+        chosen = next((c for c in choices if c.chosen), None)
+        if len(choices) > 1 or (chosen is not None and chosen.label):
+            by_row.setdefault(row, []).append(f"{col} {chosen.label if chosen else 'none (no run has the metric)'}")
+    shown = "; ".join(f"{row}: {', '.join(cols)}" for row, cols in by_row.items())
+    return [f"Setting chosen per cell by the {selection.describe()}; its runs give the numbers shown"
+            + (f" ({shown})." if shown else ".") + " --runs lists every candidate."]

@@ -53,6 +53,8 @@ def extra_text(cell: Cell, report: Report) -> str:
         parts.append("[" + ", ".join(cell.run_ids) + "]")
     if report.show_runs and cell.left_out:
         parts.append("[left out, another setting: " + ", ".join(cell.left_out) + "]")
+    if report.show_runs and cell.choices:
+        parts.append("[chosen among: " + "; ".join(cell.choices) + "]")
     return " ".join(parts)
 
 

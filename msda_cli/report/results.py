@@ -17,6 +17,7 @@ class Cell:
     diff: float | None = None  # mean - paper
     best: bool = False
     derived: bool = False  # a difference column (no runs of its own)
+    choices: list[str] = field(default_factory=list)  # a selection's candidate settings, the chosen one marked *
 
 
 @dataclass

@@ -113,6 +113,8 @@ class Plan:
     key=value` overrides, applied in order (a later part's win). `subsets`: the cell's runs train on
     the subsets this `subsample` follow-up makes of the plan's own runs on the full data.
     `untrainable`: why this tool cannot make the cell's runs (a method or architecture it lacks).
+    `grid`: the values the cell's runs take of some keys (msda_cli.grid); its report chooses among them
+    (`TableSpec.select_by`).
     """
 
     recipe: str | None = None
@@ -122,10 +124,13 @@ class Plan:
     followups: tuple[FollowUp, ...] = ()
     subsets: FollowUp | None = None
     untrainable: str | None = None
+    grid: tuple[str, ...] = ()  # `--grid key=a,b,c`: one planned run per point (a later part's key wins)
 
     def __or__(self, other: "Plan") -> "Plan":
+        later = {g.split("=", 1)[0] for g in other.grid}
         return Plan(recipe=other.recipe or self.recipe, method=other.method or self.method,
                     arch=other.arch or self.arch, sets=self.sets + other.sets,
+                    grid=tuple(g for g in self.grid if g.split("=", 1)[0] not in later) + other.grid,
                     followups=self.followups + tuple(f for f in other.followups if f not in self.followups),
                     subsets=other.subsets or self.subsets, untrainable=self.untrainable or other.untrainable)
 
@@ -192,6 +197,10 @@ class TableSpec:
     note: str = ""
     decimals: int = 2
     number: str | None = None  # the table's number as the title prints it (default: paper_table; "": none)
+    epoch: str = "final"  # the epoch the paper reports: "final" or "best" (msda_cli.report.epochs)
+    epoch_note: str = ""  # the paper's words on it, for the caption
+    select_by: str | None = None  # choose each cell's setting by this metric (msda_cli.report.choice) ...
+    over: tuple[str, ...] = ()  # ... among its runs' values of these keys
 
     @property
     def paper_key(self) -> str:
