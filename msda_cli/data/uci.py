@@ -117,7 +117,8 @@ def _find(name: str, layout: Layout, root, split: int) -> tuple[Path, int]:
             if (folder / file).is_file():
                 return folder / file, header
     files = " and ".join(c[0][0] for c in layout.files)
-    fail_missing(name, f"{files} in {base} or {base / layout.folder}", f"Get the official file(s) from {layout.url}.")
+    how = f"Get the official file(s) from {layout.url}"  # no period after a URL
+    fail_missing(name, f"{files} in {base} or {base / layout.folder}", how)
 
 
 def _labels(name, path, text: pd.Series, classes, lines) -> np.ndarray:
