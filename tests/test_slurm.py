@@ -122,6 +122,7 @@ def test_runs_cancel_leaves_the_run_interrupted_and_resume_finishes_it(slurm_clu
 @pytest.mark.parametrize("options, message", [
     (("--slurm-opt", "colour=red"), "--slurm-opt colour: not a submitit SlurmExecutor parameter"),
     (("--slurm-opt", "constraint"), "give key=value"),
+    (("--slurm-opt", "nodes=2"), "--slurm-opt nodes: give --nodes instead"),
     (("--time", "1:2:3:4"), "--time '1:2:3:4'"),
     (("--time", "0"), "no time at all"),
     (("--mem", "lots"), "--mem 'lots'"),
@@ -175,3 +176,10 @@ def test_reproduce_submits_what_the_table_lacks_and_a_second_call_does_nothing(s
     again = msda(*args)
     assert again.code == 0 and "Slurm job" not in again.stdout
     assert query(db_path, "SELECT COUNT(*) FROM run") == [(1,)]
+
+
+def test_slurm_time_formats_in_minutes():
+    from msda_cli.engine.slurm import time_minutes
+
+    cases = {"90": 90, "1:30": 2, "2:00:00": 120, "0:00:59": 1, "1-0": 1440, "1-2:30": 1590, "2-00:00:30": 2881}
+    assert {text: time_minutes(text) for text in cases} == cases

@@ -31,6 +31,8 @@ import sys
 import time
 from dataclasses import dataclass, field, replace
 
+import submitit
+
 from msda_cli.engine.parallel import Slot, child_command, child_env, resume_spec
 from msda_cli.errors import MsdaError
 
@@ -40,8 +42,11 @@ ARRAY_FOLDER = "slurm"  # <results>/slurm/<array>/: submitit's pickles, and the 
 STDOUT, STDERR = "slurm.out", "slurm.err"
 POLL_SECONDS = 2.0
 STOP_SECONDS = 60.0  # within the 90 s between Slurm's USR2 and the end of the job: the trainer stores its run
-# Options msda sets itself for every array (its command, output, array and node layout).
-_MSDA_SET = {"additional_parameters", "array_parallelism", "ntasks_per_node", "stderr_to_stdout", "use_srun"}
+# Options msda sets itself for every array (its command, output and task layout), and those with flags of their own.
+_MSDA_SET = {"additional_parameters", "ntasks_per_node", "stderr_to_stdout", "use_srun"}
+_OWN_FLAGS = {"array_parallelism": "--max-parallel", "nodes": "--nodes", "cpus_per_task": "--cpus-per-run",
+              "gpus_per_node": "--gpus-per-run", "num_gpus": "--gpus-per-run", "time": "--time", "mem": "--mem",
+              "partition": "--partition", "account": "--account", "qos": "--qos"}
 _LIST_OPTIONS = {"setup", "teardown", "srun_args"}  # submitit takes lists: one item per --slurm-opt
 _TIME = re.compile(r"(?:(\d+)-)?(\d+)(?::(\d+))?(?::(\d+))?")
 _MEM = re.compile(r"\d+[KMGT]?", re.IGNORECASE)
@@ -93,8 +98,6 @@ def _value(text: str):
 
 def executor_parameters(opts: SlurmOptions) -> dict:
     """submitit's SlurmExecutor parameters for `opts`; MsdaError on a bad one (nothing is submitted)."""
-    import submitit
-
     from msda_cli.checks import check_int
 
     if shutil.which("sbatch") is None:
@@ -115,12 +118,14 @@ def executor_parameters(opts: SlurmOptions) -> dict:
         params["mem"] = opts.mem.upper()
     params.update({k: v for k, v in (("partition", opts.partition), ("account", opts.account), ("qos", opts.qos))
                    if v is not None})
-    valid = submitit.SlurmExecutor._valid_parameters() - _MSDA_SET
+    valid = submitit.SlurmExecutor._valid_parameters() - _MSDA_SET - set(_OWN_FLAGS)
     for item in opts.extra:
         key, sep, value = item.partition("=")
         key = key.strip().replace("-", "_")
         if not sep or not key:
             raise MsdaError(f"--slurm-opt {item!r}: give key=value")
+        if key in _OWN_FLAGS:
+            raise MsdaError(f"--slurm-opt {key}: give {_OWN_FLAGS[key]} instead")
         if key not in valid:
             raise MsdaError(f"--slurm-opt {key}: not a submitit SlurmExecutor parameter "
                             f"(one of {', '.join(sorted(valid))})")
@@ -174,7 +179,7 @@ def task_command(spec, slot: Slot, db: str, port: int, nodes: int, node_rank: in
             "--main_process_port", str(port), "--multi_gpu", "--dynamo_backend", "no", *train]
 
 
-class SlurmTask:
+class SlurmTask(submitit.helpers.Checkpointable):
     """One array task: trains run `run_id` of the store at `db` in a child process."""
 
     def __init__(self, run_id: str, db: str, gpus: int, nodes: int, threads: int):
@@ -188,8 +193,6 @@ class SlurmTask:
         self.__dict__.update(state, _child=None)
 
     def __call__(self) -> str:
-        import submitit
-
         from msda_cli.store import Store
 
         env = submitit.JobEnvironment()
@@ -197,9 +200,12 @@ class SlurmTask:
         job = _job_id()
         if env.global_rank == 0:
             _release_own(store, self.run_id, job)
+        run = store.get_run(self.run_id)
+        if run.status == "finished":  # a requeue that came after the finish: nothing left to train
+            return self.run_id
         visible = [d for d in os.environ.get("CUDA_VISIBLE_DEVICES", "").split(",") if d.strip()]
         slot = Slot(tuple(visible[:self.gpus]) if self.gpus else (), self.threads)
-        spec = resume_spec(store.get_run(self.run_id))
+        spec = resume_spec(run)
         command = task_command(spec, slot, self.db, _port(job), self.nodes, env.node, env.hostnames[0])
         sys.stdout.flush()
         # USR2 is the job's warning to this process (submitit calls `checkpoint`), not to the trainer.
@@ -214,8 +220,6 @@ class SlurmTask:
 
     def checkpoint(self):
         """Stop the trainer (it stores the run interrupted at its last checkpoint), then requeue this task."""
-        import submitit
-
         child = self._child
         if child is not None and child.poll() is None:
             child.send_signal(signal.SIGTERM)
@@ -325,8 +329,6 @@ def _create_row(store, run_id: str, req, cfg) -> None:
 
 
 def _submit_array(store, runs, params: dict, opts: SlurmOptions) -> list[str]:
-    import submitit
-
     from msda_cli.store import new_id
 
     folder = store.results_dir / ARRAY_FOLDER / new_id()
