@@ -264,8 +264,9 @@ def test_each_child_resolves_exactly_its_run(msda, tmp_path, monkeypatch):
     seen = []
     monkeypatch.setattr(launch, "train", lambda req, *a, **k: seen.append(req) or [])
     full = TrainRequest(recipe="digits-mixup", methods=["vanilla", "cutmix"], archs=["digits-cnn"], seeds=[3, 5],
-                        epochs=2, sets=TINY_SETS + ["mixer.smoothing=0.1"], data_dir=str(tmp_path), download=True,
-                        subset_id="s1", run_id="feed0001", name="sweep", tags=["a", "b"])
+                        epochs=2, sets=TINY_SETS + ["mixer.smoothing=0.1"], grid=["optim.lr=0.1,0.05"],
+                        data_dir=str(tmp_path), download=True, subset_id="s1", run_id="feed0001", name="sweep",
+                        tags=["a", "b"])
     assert all(getattr(full, f.name) for f in fields(TrainRequest))  # every field is carried over
     assert msda("train", *request_args(full)).code == 0 and seen[-1] == full
 
