@@ -183,3 +183,21 @@ def test_slurm_time_formats_in_minutes():
 
     cases = {"90": 90, "1:30": 2, "2:00:00": 120, "0:00:59": 1, "1-0": 1440, "1-2:30": 1590, "2-00:00:30": 2881}
     assert {text: time_minutes(text) for text in cases} == cases
+
+
+def test_a_task_runs_the_local_launchers_command_and_across_nodes_one_accelerate_launch_per_node():
+    from msda_cli.engine.parallel import RunSpec, Slot, child_command
+    from msda_cli.engine.slurm import task_command
+
+    spec = RunSpec(("--resume", "0123abcd"), "0123abcd", "mixup · mlp · seed 0", 2)
+    for slot in (Slot((), 4), Slot(("0",), 4), Slot(("0", "1"), 4)):  # one node: what --jobs would run
+        assert task_command(spec, slot, "/r/msda.db", 21234, 1, 0, "n1") == child_command(spec, slot, "/r/msda.db",
+                                                                                           21234)
+    command = task_command(spec, Slot(("0", "1"), 4), "/r/msda.db", 21234, 3, 2, "n1")
+    flags = dict(zip(command[3::2], command[4::2]))
+    assert command[1:3] == ["-m", "accelerate.commands.launch"]
+    assert {k: flags[k] for k in ("--num_processes", "--num_machines", "--machine_rank", "--main_process_ip",
+                                  "--main_process_port")} == {"--num_processes": "6", "--num_machines": "3",
+                                                             "--machine_rank": "2", "--main_process_ip": "n1",
+                                                             "--main_process_port": "21234"}
+    assert command[-6:] == ["msda_cli", "train", "--resume", "0123abcd", "--db", "/r/msda.db"]
