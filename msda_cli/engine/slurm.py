@@ -317,9 +317,10 @@ def submit(new: list, resumed: list, db, opts: SlurmOptions, params: dict | None
 def _create_row(store, run_id: str, req, cfg) -> None:
     """The row and folder of a new run that waits in the queue; the fields `msda train` stores for a new run."""
     from msda_cli import __version__
+    from msda_cli.engine.launch import run_name
     from msda_cli.store.tags import join_tags
 
-    store.create_run(id=run_id, name=req.name or f"{cfg.name}/{cfg.method}/{cfg.arch}/s{cfg.seed}",
+    store.create_run(id=run_id, name=req.name or run_name(cfg, req.grid),
                      tags=join_tags(req.tags), recipe=cfg.name, dataset=cfg.dataset, arch=cfg.arch, method=cfg.method,
                      seed=cfg.seed, config=cfg.model_dump_json(), subset_id=req.subset_id, msda_version=__version__)
     # Nobody owns it until its task starts: `interrupted` is a run that waits to be resumed.
