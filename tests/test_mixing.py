@@ -22,7 +22,7 @@ C = 7
 ALL = sorted(MIXERS)
 EXPECTED = {
     "vanilla", "mixup", "cutmix", "mixup-cutmix", "hmix", "gmix", "mixupe", "dmixup", "dcutmix",
-    "saliency-dcutmix", "cutout", "manifold-mixup", "resizemix", "fmix", "saliencymix",
+    "saliency-dcutmix", "cutout", "manifold-mixup", "resizemix", "fmix", "saliencymix", "puzzlemix", "comixup",
 }  # fmt: skip
 TWO_IMAGE_MASK = ["mixup", "cutmix", "mixup-cutmix", "hmix", "gmix", "fmix", "saliencymix", "mixupe",
                   "manifold-mixup"]

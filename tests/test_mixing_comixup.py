@@ -190,3 +190,12 @@ def test_bad_hyperparameters_raise():
                {"omega": 2}, {"set_resolve": 1}, {"alpha": 0}):
         with pytest.raises(MsdaError):
             build_mixer("comixup", **kw)
+
+
+def test_tabular_input_is_refused_and_channels_last_gives_the_same_mix():
+    with pytest.raises(MsdaError, match="images"):
+        build_mixer("comixup")(torch.rand(4, 10), torch.arange(4), C)
+    x, y = torch.rand(6, 3, 16, 16, generator=gen(12)), torch.arange(6) % C
+    a = build_mixer("comixup")(x, y, C, generator=gen(13))
+    b = build_mixer("comixup")(x.contiguous(memory_format=torch.channels_last), y, C, generator=gen(13))
+    assert torch.allclose(a.x, b.x, atol=1e-6) and torch.equal(a.y, b.y)

@@ -199,3 +199,12 @@ def test_images_without_a_fitting_block_grid_stay_unmixed():
     x, y = torch.rand(3, 3, 7, 9, generator=gen(11)), torch.tensor([0, 1, 2])
     out = build_mixer("puzzlemix")(x, y, C, generator=gen(0))
     assert torch.equal(out.x, x) and torch.equal(out.lam, torch.ones(3)) and torch.equal(out.y, one_hot(y, C))
+
+
+def test_tabular_input_is_refused_and_channels_last_gives_the_same_mix():
+    with pytest.raises(MsdaError, match="images"):
+        build_mixer("puzzlemix")(torch.rand(4, 10), torch.arange(4), C)
+    x, y = torch.rand(6, 3, 16, 16, generator=gen(12)), torch.arange(6) % C
+    a = build_mixer("puzzlemix")(x, y, C, generator=gen(13))
+    b = build_mixer("puzzlemix")(x.contiguous(memory_format=torch.channels_last), y, C, generator=gen(13))
+    assert torch.allclose(a.x, b.x, atol=1e-6) and torch.equal(a.y, b.y)

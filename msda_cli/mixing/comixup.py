@@ -80,7 +80,7 @@ def output_labelling(cost: np.ndarray, counts: np.ndarray, beta: float, extend: 
     g, _, n = cost.shape
     used = np.flatnonzero(counts > 0)
     if extend and used.size >= 3:
-        used = np.sort(np.argsort(-counts, kind="stable")[:3])
+        used = np.sort(np.argsort(-counts, kind="stable")[:3])  # authors: torch.topk; ties here: the lower index
         halves = PAIRS
     elif extend and used.size == 2:
         halves = np.array([[0.5], [0.5]])

@@ -34,7 +34,10 @@ One training step:
 Loss: soft cross-entropy on the mix, plus 2·clean_lam·CE(clean) when `clean_lam` > 0. The authors
 train with BCE on the softmax (mean over B·C entries, about CE/C) and add 2·clean_lam·CE/C: the same
 relative weight of the clean term is 2·clean_lam against a cross-entropy mixed loss. The logged
-loss (`value`) is the mixed term, as the authors log it.
+loss (`value`) is the mixed term, as the authors log it. The saliency pass takes the input gradient
+only (no parameter gradients; with `clean_lam` > 0 its graph is kept and backpropagated again by the
+step's one backward, where the authors accumulate both in one): one forward and one input backward
+more than a Mixup step.
 
 Defaults are the authors' CIFAR-100 PreActResNet-18 command (README "Puzzle Mix with
 PreActResNet18": `--mixup_alpha 1.0 --n_labels 3 --eta 0.2 --beta 1.2 --gamma 0.5 --neigh_size 4
