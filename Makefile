@@ -11,6 +11,9 @@ DEMO_METHODS ?= vanilla,mixup,cutmix,dmixup
 DEMO_ARCH    ?= mlp
 DEMO_SEEDS   ?= 0,1,2
 DEMO_EPOCHS  ?= 40
+# torchattacks (msda robust --attack autoattack; the tests' reference attacks) goes in without its dependencies:
+# every release since 3.4 pins requests~=2.25.1, which it never imports and which would downgrade requests
+TORCHATTACKS := 'torchattacks>=3.5'
 
 .PHONY: install dev demo test bench clean
 
@@ -20,11 +23,12 @@ $(BIN)/python:
 
 $(VENV)/.installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e .
+	$(BIN)/pip install -q --no-deps $(TORCHATTACKS)
 	touch $@
 
 $(VENV)/.dev-installed: pyproject.toml | $(BIN)/python
 	$(BIN)/pip install -q -e '.[dev]'
-	$(BIN)/pip install -q --no-deps 'torchattacks>=3.5'
+	$(BIN)/pip install -q --no-deps $(TORCHATTACKS)
 	touch $(VENV)/.installed $@
 
 install: $(VENV)/.installed

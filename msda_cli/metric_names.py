@@ -29,8 +29,10 @@ TOP1, TOP5, NLL, ECE = "top1", "top5", "nll", "ece"
 
 # ----- kind robust (settings in params) ---------------------------------------------------
 FGSM, PGD = "fgsm", "pgd"  # params: attack, eps, steps, step_size, mode, source_run
+AUTOATTACK = "autoattack"  # params: attack, version, norm, eps, n_examples, mode, library
 CLEAN_TOP1 = "clean_top1"  # the attacked subset's clean accuracy
-OOD_AUPR, OOD_AUROC = "ood_aupr", "ood_auroc"  # params: ood_set
+OOD_AUPR, OOD_AUROC = "ood_aupr", "ood_auroc"  # params: ood_set, protocol (one of these two:)
+OOD_HENDRYCKS, OOD_ALL_CLASSES = "imagenet-o-200", "all-classes"  # ImageNet-O's 200 classes; the whole test set
 NATURAL_ADV_TOP1 = "natural_adv_top1"  # ImageNet-A; params: protocol
 DEFORM_TOP1 = "deform_top1"  # params: deformation
 CORRUPTION_TOP1 = "corruption_top1"  # params: corruption, severity

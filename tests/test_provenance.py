@@ -37,7 +37,8 @@ def test_collect_names_versions_device_and_command():
     from msda_cli.provenance import collect
 
     p = collect("cpu", argv=["msda", "train", "--recipe", "x"])
-    assert p["kind"] == "start" and p["msda_version"] == __version__ and p["command"] == ["msda", "train", "--recipe", "x"]
+    assert p["kind"] == "start" and p["msda_version"] == __version__
+    assert p["command"] == ["msda", "train", "--recipe", "x"]
     assert (p["torch"], p["torchvision"], p["accelerate"]) == (torch.__version__, torchvision.__version__,
                                                                 accelerate.__version__)
     assert p["cuda"] == torch.version.cuda and p["device"] == "cpu" and p["processes"] == 1

@@ -212,7 +212,7 @@ def test_bad_attack_settings_raise(kwargs, message):
     (dict(step_size=0), "--step-size must be a positive finite number (pixel units), got 0"),
     (dict(step_size=float("inf")), "--step-size must be a positive finite number (pixel units), got inf"),
     (dict(restarts=0), "--restarts must be at least 1, got 0"),
-    (dict(attack="cw"), "unknown attack 'cw'; choose from: fgsm, pgd"),
+    (dict(attack="cw"), "unknown attack 'cw'; choose from: fgsm, pgd, autoattack"),
     (dict(n_examples=0), "--n-examples must be at least 1, got 0"),
     (dict(batch_size=0), "--batch-size must be at least 1, got 0"),
 ])

@@ -37,11 +37,11 @@ def test_evaluate_ood_uses_negative_max_softmax():
     assert values[OOD_AUPR][0] == pytest.approx(100 * average_precision_score(is_ood, -msp))
     assert values[OOD_AUROC][0] == pytest.approx(100 * roc_auc_score(is_ood, -msp))
     assert 50 < values[OOD_AUROC][0] < 100
-    assert values[OOD_AUPR][1] == {"ood_set": "dark", "n_in": 30, "n_out": 20}
+    assert values[OOD_AUPR][1] == {"ood_set": "dark", "protocol": "all-classes", "n_in": 30, "n_out": 20}
     capped = evaluate_ood(Temperature(), TensorDataset(x_in, torch.zeros(30, dtype=torch.long)),
                           TensorDataset(x_out, torch.zeros(20, dtype=torch.long)), "dark", n_examples=10,
                           progress=False)
-    assert capped[0][3] == {"ood_set": "dark", "n_in": 10, "n_out": 10}
+    assert capped[0][3] == {"ood_set": "dark", "protocol": "all-classes", "n_in": 10, "n_out": 10}
 
 
 def test_ood_set_from_folder_or_name(tmp_path):

@@ -34,7 +34,8 @@ def eval_(
 @app.command()
 def robust(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to measure.")],
-    attack: Annotated[Optional[str], typer.Option(help="White-box attack: fgsm or pgd (L-inf).")] = None,
+    attack: Annotated[Optional[str], typer.Option(
+        help="White-box attack: fgsm, pgd or autoattack (L-inf; torchattacks' standard AutoAttack).")] = None,
     eps: Annotated[float, typer.Option(help="Attack radius in 0-255 pixel units (8 means 8/255).")] = 8.0,
     steps: Annotated[int, typer.Option(help="PGD steps.")] = 10,
     step_size: Annotated[float, typer.Option("--step-size", help="PGD step size in pixel units.")] = 2.0,
@@ -43,6 +44,9 @@ def robust(
         help="Craft PGD examples on this run instead (gray-box if same arch, else black-box).")] = None,
     ood: Annotated[Optional[str], typer.Option(
         help="Out-of-distribution set: a data set name or a folder of class folders (AUPR, AUROC).")] = None,
+    ood_protocol: Annotated[Optional[str], typer.Option(
+        "--ood-protocol", help="imagenet-o-200 (Hendrycks et al.; the default for ImageNet-O) or all-classes "
+                               "(the whole test set and all logits; the default otherwise).")] = None,
     natural_adversarial: Annotated[Optional[str], typer.Option(
         "--natural-adversarial", help="ImageNet-A folder: accuracy over its 200 classes.")] = None,
     deform: Annotated[bool, typer.Option(
@@ -74,7 +78,8 @@ def robust(
 
     check_format(fmt)
     req = RobustRequest(attack=attack, eps=eps, steps=steps, step_size=step_size, restarts=restarts, source=source,
-                        ood=ood, natural_adversarial=natural_adversarial, deform=deform, corruptions=corruptions,
+                        ood=ood, ood_protocol=ood_protocol, natural_adversarial=natural_adversarial, deform=deform,
+                        corruptions=corruptions,
                         n_examples=n_examples, batch_size=batch_size, seed=seed, data_dir=data_dir)
     store = _store(db, create=False)
     run, rows = run_robust(store, run_id, req, pick_device(),

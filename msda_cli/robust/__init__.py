@@ -19,7 +19,10 @@ Metric rows (values in percent), names and params:
 `pgd`                       {attack: "pgd", eps, step_size, steps, restarts, n_examples,
                              mode: "white-box" | "gray-box" | "black-box",
                              source_run: run id of the crafting model, or null (white-box)}
-`ood_aupr`, `ood_auroc`     {ood_set, n_in, n_out}   (score −max softmax, OOD = positive)
+`autoattack`                {attack: "autoattack", version: "standard", norm: "Linf", eps, n_examples,
+                             mode: "white-box", library: "torchattacks"}   (see `autoattack`)
+`ood_aupr`, `ood_auroc`     {ood_set, protocol: "imagenet-o-200" | "all-classes", n_in, n_out}
+                            (score −max softmax, OOD = positive; protocols: `imagenet_o`)
 `natural_adv_top1`          {dataset_dir (resolved path), protocol: "imagenet-a-200", n_examples}
 `deform_top1`               {deformation: "rotate20" | "rotate40" | "shear28.6" | "shear57.3" |
                              "zoomin60" | "zoomin80" | "zoomout120" | "zoomout140", seed, n_examples}

@@ -33,9 +33,9 @@ from torch import nn
 from msda_cli.checks import check_choice, check_float, check_int
 from msda_cli.errors import MsdaError
 from msda_cli.evaluation import batches, eval_mode, model_device, subset_loader
-from msda_cli.metric_names import CLEAN_TOP1, FGSM, PGD
+from msda_cli.metric_names import AUTOATTACK, CLEAN_TOP1, FGSM, PGD
 
-ATTACKS = (FGSM, PGD)
+ATTACKS = (FGSM, PGD, AUTOATTACK)  # AutoAttack runs in robust.autoattack
 
 
 class AttackResult(NamedTuple):
@@ -172,6 +172,8 @@ def evaluate_attack(model: nn.Module, dataset, attack: str = PGD, eps: float = 8
     `include_clean` is false) and `fgsm` or `pgd`; see `msda_cli.robust` for their params.
     """
     check_attack(attack, eps, steps, step_size, restarts)
+    if attack == AUTOATTACK:
+        raise MsdaError("AutoAttack is evaluated by msda_cli.robust.autoattack.evaluate_autoattack")
     if attack == FGSM and (source_model is not None or mode not in (None, "white-box")):
         raise MsdaError("FGSM is evaluated white-box only; use --attack pgd with --source for transfer attacks")
     if mode is not None:
