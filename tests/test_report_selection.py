@@ -122,3 +122,11 @@ def test_bad_selection_or_epoch_is_one_line_exit_2(msda, db_path, args, needle):
     Store(db_path)
     r = msda("report", *args)
     assert r.code == 2 and needle in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+
+
+def test_reproduce_grid_plans_one_run_per_point_of_every_cell():
+    from msda_cli.reproduce import Request, planned_cells
+
+    cells, _ = planned_cells(Request(table="2", rows=("Mixup",), archs=("resnet56",), grid=("mixer.alpha=0.5,1",)))
+    assert sorted(res.config["mixer"]["alpha"] for _, res in cells) == [0.5, 1.0]
+    assert all(res.arch == "resnet56" and res.method == "mixup" for _, res in cells)
