@@ -2,6 +2,7 @@
 DCutMix Table 4 planning and filtering that protocol."""
 
 import dataclasses
+import json
 import os
 import re
 
@@ -154,3 +155,24 @@ def test_bad_ood_protocol_is_one_line_exit_2(msda, db_path, args, message):
     run = Store(db_path).create_run(dataset="digits", arch="mlp", method="vanilla", config="{}")
     r = msda("robust", run.id, *args)
     assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1 and message in r.stderr
+
+
+def test_msda_robust_takes_hendrycks_protocol_for_an_imagenet_o_folder(msda, tmp_path, tree, monkeypatch):
+    """A digits model lacks the 200 classes: the folder's name chose Hendrycks' protocol, which refuses it before
+    any measure; --ood-protocol all-classes measures it and stores the protocol."""
+    from conftest import query, train_shared_runs
+
+    results = tmp_path / "r"
+    results.mkdir()
+    db = train_shared_runs(results, ["--recipe", "digits-mixup", "--set", "data.options.image_size=16",
+                                     "--set", "batch_size=128", "--epochs", "1"])
+    monkeypatch.setenv("MSDA_RESULTS", str(results))
+    monkeypatch.setenv("MSDA_DB", str(db))
+    (run_id,), = query(db, "SELECT id FROM run")
+    folder = tree / "imagenet-o"
+    r = msda("robust", run_id, "--ood", folder, "--deform")
+    assert r.code == 2 and len(r.stderr.strip().splitlines()) == 1 and "--ood-protocol all-classes" in r.stderr
+    assert query(db, "SELECT count(*) FROM metric WHERE kind='robust'") == [(0,)]
+    assert msda("robust", run_id, "--ood", folder, "--ood-protocol", "all-classes").code == 0
+    params = {p for (p,) in query(db, "SELECT params FROM metric WHERE name=?", OOD_AUPR)}
+    assert [json.loads(p)["protocol"] for p in params] == [OOD_ALL_CLASSES]
