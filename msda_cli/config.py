@@ -36,6 +36,7 @@ class OptimConfig(Strict):
     weight_decay: StrictFloat = Field(5e-4, ge=0)
     nesterov: StrictBool = False
     betas: tuple[StrictFloat, StrictFloat] = (0.9, 0.999)
+    eps: StrictFloat = Field(1e-8, gt=0)  # adam, adamw (torch's default)
 
 
 class ScheduleConfig(Strict):
@@ -88,6 +89,8 @@ class Config(Strict):
     seed: StrictInt = Field(0, ge=0, lt=2**32)  # the range of NumPy's global seed (accelerate's set_seed)
     precision: Literal["no", "fp16", "bf16"] = "no"
     grad_clip: Optional[StrictFloat] = Field(None, gt=0)
+    # Polyak averaging of the weights, updated every step (timm's ModelEmaV3): its decay, 0 = off
+    ema: StrictFloat = Field(0.0, ge=0, lt=1)
     checkpoint_every: StrictInt = Field(1, ge=1)  # epochs between checkpoints
     checkpoint_keep: Literal["last", "best", "both"] = "last"  # best: best.pt, the epoch of highest test top-1
     channels_last: StrictBool = False
@@ -330,13 +333,13 @@ def check_names(cfg: Config) -> None:
     """Unknown dataset, architecture or method (or bad hyperparameters) before anything runs."""
     from msda_cli.data import DATASETS
     from msda_cli.mixing import build_mixer
-    from msda_cli.models import MODELS
+    from msda_cli.models import architecture
 
     from msda_cli.data import check_dataset_options
 
     DATASETS.lookup(cfg.dataset)
     check_dataset_options(cfg.dataset, cfg.data.options)
-    MODELS.lookup(cfg.arch)
+    architecture(cfg.arch)  # a registered name or timm:NAME
     build_mixer(cfg.method, **cfg.mixer)
     if cfg.schedule.warmup_epochs > cfg.epochs:
         raise MsdaError(f"schedule.warmup_epochs ({cfg.schedule.warmup_epochs}) exceeds epochs ({cfg.epochs})")

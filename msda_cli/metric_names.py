@@ -18,6 +18,8 @@ TEST_TOP1 = "test_top1"
 TEST_TOP5 = "test_top5"
 TEST_LOSS = "test_loss"  # the clean test NLL (MixupE Figure 1 plots it)
 VAL_TOP1, VAL_LOSS = "val_top1", "val_loss"  # on the held-out validation split (data.val_fraction > 0)
+# a run with `ema` > 0 is its EMA model (test_top1, eval's top1 ...): the raw weights' test top-1, per epoch and final
+RAW_TOP1 = "raw_top1"
 EPOCH_TIME = "epoch_time_s"
 # ----- kind train: once per run (epoch null) ---------------------------------------------
 TRAIN_TIME = "train_time_s"

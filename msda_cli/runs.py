@@ -56,7 +56,7 @@ def load_run(store, run_id: str, device="cpu", data_dir: str | None = None, data
     test_set = build_data(cfg, train=False)
     model = build_network(cfg, test_set.info)
     try:
-        model.load_state_dict(state["model"])
+        model.load_state_dict(state.get("ema", state["model"]))  # a run with `ema` is its EMA model
     except RuntimeError as e:
         lines = [ln.strip() for ln in str(e).splitlines() if ln.strip()]
         kinds = ("size mismatch", "Missing key", "Unexpected key")

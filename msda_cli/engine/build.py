@@ -14,7 +14,7 @@ from msda_cli.data.pipeline import DeviceBatches, held_in_memory
 from msda_cli.data.split import holdout, resolve_split_seed
 from msda_cli.mixing import Mixer, build_mixer
 from msda_cli.mixing.cutout_first import CutoutFirst
-from msda_cli.models import FLAT_INPUT, Normalized, build_model
+from msda_cli.models import FLAT_INPUT, Normalized, build_model, model_options
 
 
 def build_data(cfg: Config, train: bool, augment: bool | None = None) -> LabeledDataset:
@@ -58,7 +58,10 @@ def build_network(cfg: Config, info) -> Normalized:
     in_chans = info.in_chans
     if cfg.arch in FLAT_INPUT and info.is_image:
         in_chans = info.in_chans * info.image_size**2
-    net = build_model(cfg.arch, num_classes=info.num_classes, in_chans=in_chans, **cfg.model)
+    options = dict(cfg.model)
+    if info.is_image and "img_size" in model_options(cfg.arch):  # timm's models: the data set's input size
+        options.setdefault("img_size", info.image_size)
+    net = build_model(cfg.arch, num_classes=info.num_classes, in_chans=in_chans, **options)
     return Normalized(net, info.mean, info.std)
 
 
@@ -72,8 +75,19 @@ def build_optimizer(cfg: Config, model: torch.nn.Module) -> torch.optim.Optimize
     o, params = cfg.optim, [p for p in model.parameters() if p.requires_grad]
     if o.name == "sgd":
         return torch.optim.SGD(params, lr=o.lr, momentum=o.momentum, weight_decay=o.weight_decay, nesterov=o.nesterov)
+    # adam adds weight_decay·w to the gradient (L2); adamw decays the weights apart from it (Loshchilov & Hutter)
     opt = torch.optim.Adam if o.name == "adam" else torch.optim.AdamW
-    return opt(params, lr=o.lr, betas=o.betas, weight_decay=o.weight_decay)
+    return opt(params, lr=o.lr, betas=o.betas, eps=o.eps, weight_decay=o.weight_decay)
+
+
+def build_ema(cfg: Config, model: torch.nn.Module, device):
+    """timm's ModelEmaV3 of `model` with decay `cfg.ema` (None when 0): every floating-point entry of the state
+    dict, BatchNorm statistics included, is averaged, integer buffers copied, as timm does."""
+    if not cfg.ema:
+        return None
+    from timm.utils import ModelEmaV3
+
+    return ModelEmaV3(model, decay=cfg.ema, device=device)
 
 
 def lr_factor(cfg: Config, step: int, steps_per_epoch: int) -> float:

@@ -1,6 +1,7 @@
 """Checkpoints: one dict per run folder, written atomically, read with weights_only=True.
 
-The dict holds everything a resumed run needs: model, optimizer and scheduler states, the epoch
+The dict holds everything a resumed run needs: model, optimizer and scheduler states (and `ema`, the
+averaged weights of a run with `ema` > 0, which eval and robust measure), the epoch
 just finished, the RNG states, the resolved config, and every epoch's metric rows so far with the
 training time, so that the checkpoint and the rows of its epochs form one recoverable unit (the
 training loop reconciles the store with the file on resume).

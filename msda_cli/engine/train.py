@@ -31,8 +31,8 @@ from msda_cli.engine.checkpoint import (CHECKPOINT_NAME, RESUME_KEYS, load_check
 from msda_cli.errors import RunFailed
 from msda_cli.evaluation import evaluate
 from msda_cli.faults import declare, fault_point
-from msda_cli.metric_names import (EPOCH_TIME, EVAL, IMAGES_PER_S, LR, NLL, TEST_LOSS, TEST_TOP1, TEST_TOP5, TOP1,
-                                   TOP5, TRAIN, TRAIN_LOSS, TRAIN_TIME, VAL_LOSS, VAL_TOP1)
+from msda_cli.metric_names import (EPOCH_TIME, EVAL, IMAGES_PER_S, LR, NLL, RAW_TOP1, TEST_LOSS, TEST_TOP1, TEST_TOP5,
+                                   TOP1, TOP5, TRAIN, TRAIN_LOSS, TRAIN_TIME, VAL_LOSS, VAL_TOP1)
 
 declare("train.reconciled", "train.epoch_recorded", "train.before_finish")
 
@@ -58,8 +58,9 @@ SAMPLER_SEED_STRIDE = 1_000_003
 
 def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num_classes: int,
                     generator: torch.Generator, grad_clip: float | None = None, channels_last: bool = False,
-                    on_step=None) -> dict[str, float]:
-    """One pass over `loader`. Loss is accumulated on the device: no host sync per step."""
+                    on_step=None, ema=None) -> dict[str, float]:
+    """One pass over `loader`. Loss is accumulated on the device: no host sync per step. `ema` (timm's
+    ModelEmaV3, or None) averages the weights after every optimizer step."""
     model.train()
     device = accelerator.device
     loss_sum = torch.zeros((), device=device)
@@ -77,6 +78,8 @@ def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num
             accelerator.clip_grad_norm_(model.parameters(), grad_clip)
         optimizer.step()
         scheduler.step()
+        if ema is not None:
+            ema.update(accelerator.unwrap_model(model))
         value = out.value if out.value is not None else out.loss
         loss_sum += value.detach().float() * x.shape[0]
         seen += x.shape[0]
@@ -154,6 +157,9 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         start_epoch = int(state["epoch"]) + 1
         history = [tuple(row) for row in state.get("history", [])]
         train_time, images = float(state.get("train_time_s", 0.0)), int(state.get("images", 0))
+    ema = build.build_ema(cfg, model, accelerator.device)  # after the resumed weights: a copy of them, then its own
+    if ema is not None and resume and ckpt_path.is_file():
+        ema.module.load_state_dict(state["ema"])
     model, optimizer = accelerator.prepare(model, optimizer)
     test_loader = accelerator.prepare(test_loader)
     val_loader = accelerator.prepare(val_loader) if val_loader is not None else None
@@ -185,15 +191,17 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         lr = optimizer.param_groups[0]["lr"]
         t0 = time.perf_counter()
         stats = train_one_epoch(model, mixer, train_loader, optimizer, scheduler, accelerator,
-                                info.num_classes, generator, cfg.grad_clip, cfg.channels_last, on_step)
+                                info.num_classes, generator, cfg.grad_clip, cfg.channels_last, on_step, ema)
         epoch_time = time.perf_counter() - t0
         train_time += epoch_time
         images += stats["images"]
-        metrics, final = evaluated(model, test_loader, val_loader, accelerator)
+        metrics, final = evaluated(model, test_loader, val_loader, accelerator, ema)
         rows = [(TRAIN_LOSS, float(stats["train_loss"])), (LR, float(lr)), (TEST_TOP1, float(metrics[TOP1])),
                 (EPOCH_TIME, epoch_time), (TEST_TOP5, float(metrics[TOP5])), (TEST_LOSS, float(metrics[NLL]))]
         if val_loader is not None:
             rows += [(VAL_TOP1, dict(final)[VAL_TOP1]), (VAL_LOSS, dict(final)[VAL_LOSS])]
+        if ema is not None:
+            rows.append((RAW_TOP1, dict(final)[RAW_TOP1]))
         score = dict(final).get(VAL_TOP1, float(metrics[TOP1]))  # the best epoch: by validation top-1 where held out
         history += [(name, value, epoch) for name, value in rows]
         last = epoch == cfg.epochs - 1
@@ -202,6 +210,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
         if main and cfg.checkpoint_keep != "last" and score > best:
             best, best_rows = score, final
             save_checkpoint(best_path, {"model": accelerator.unwrap_model(model).state_dict(), "epoch": epoch,
+                                        **({"ema": ema.module.state_dict()} if ema is not None else {}),
                                         "config": json.loads(cfg.model_dump_json()), "msda_version": __version__,
                                         "test_top1": float(metrics[TOP1]), "score": best, "metrics": final})
         if saved:  # the epoch's rows go into the checkpoint too: a kill before they are stored loses nothing
@@ -209,6 +218,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
                 "model": accelerator.unwrap_model(model).state_dict(),
                 "optimizer": optimizer.state_dict(),
                 "scheduler": scheduler.state_dict(),
+                **({"ema": ema.module.state_dict()} if ema is not None else {}),
                 "epoch": epoch,
                 "rng": rng_state(),
                 "config": json.loads(cfg.model_dump_json()),
@@ -234,7 +244,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     if task is not None:  # the run's bar goes; its epochs' lines stay
         progress.remove_task(task)
     if not metrics:  # resumed after the last checkpoint of a run that died before finishing
-        metrics, final = evaluated(model, test_loader, val_loader, accelerator)
+        metrics, final = evaluated(model, test_loader, val_loader, accelerator, ema)
     accelerator.wait_for_everyone()
     if main:
         # checkpoint_keep best: the run is its best epoch's model from now on, and its final rows are that epoch's
@@ -248,13 +258,17 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     return run_id
 
 
-def evaluated(model, test_loader, val_loader, accelerator) -> tuple[dict[str, float], list[tuple]]:
-    """The test metrics and the final eval rows (test metrics, then val_top1 and val_loss where held out)."""
-    metrics = evaluate(model, test_loader, accelerator)
+def evaluated(model, test_loader, val_loader, accelerator, ema=None) -> tuple[dict[str, float], list[tuple]]:
+    """The test metrics and the final eval rows (test metrics, then val_top1 and val_loss where held out) of the
+    run's model: its EMA where it has one (then raw_top1 too, the trained weights' test top-1)."""
+    measured = ema.module if ema is not None else model
+    metrics = evaluate(measured, test_loader, accelerator)
     rows = [(name, float(value)) for name, value in metrics.items()]
     if val_loader is not None:
-        val = evaluate(model, val_loader, accelerator)
+        val = evaluate(measured, val_loader, accelerator)
         rows += [(VAL_TOP1, float(val[TOP1])), (VAL_LOSS, float(val[NLL]))]
+    if ema is not None:
+        rows.append((RAW_TOP1, float(evaluate(model, test_loader, accelerator)[TOP1])))
     return metrics, rows
 
 

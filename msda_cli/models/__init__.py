@@ -42,9 +42,16 @@ class Normalized(nn.Module):
         return list(fn()) if fn else []
 
 
+def architecture(name: str):
+    """The constructor of `name`: a registered architecture, or `timm:NAME` for any timm model."""
+    from msda_cli.models.timm_models import TIMM_PREFIX, timm_architecture
+
+    return timm_architecture(name) if name.startswith(TIMM_PREFIX) else MODELS.lookup(name)
+
+
 def model_options(name: str) -> dict:
     """The options architecture `name` takes, with their defaults (read from its constructor's signature)."""
-    params = inspect.signature(MODELS.lookup(name)).parameters
+    params = inspect.signature(architecture(name)).parameters
     return {k: p.default for k, p in params.items()
             if k not in ("num_classes", "in_chans") and p.kind in (p.KEYWORD_ONLY, p.POSITIONAL_OR_KEYWORD)}
 
@@ -52,14 +59,15 @@ def model_options(name: str) -> dict:
 def build_model(name: str, num_classes: int, in_chans: int = 3, **options) -> nn.Module:
     """Build architecture `name`; an unknown name or option raises MsdaError listing the valid ones."""
     valid = model_options(name)
+    takes_any = any(p.kind is p.VAR_KEYWORD for p in inspect.signature(architecture(name)).parameters.values())
     unknown = sorted(set(options) - set(valid))
-    if unknown:
+    if unknown and not takes_any:  # a timm model's own options go to timm.create_model
         shown = ", ".join(sorted(valid)) or "none"
         raise MsdaError(f"architecture {name!r} has no option {', '.join(map(repr, unknown))}; valid: {shown}")
-    return MODELS.lookup(name)(num_classes=num_classes, in_chans=in_chans, **options)
+    return architecture(name)(num_classes=num_classes, in_chans=in_chans, **options)
 
 
 # Importing the family modules registers their architectures, in this order: the order of a report's columns.
 from msda_cli.models import (  # noqa: E402,F401
-    resnet_cifar, wide_resnet, preact_resnet, pyramidnet, resnext, resnet_imagenet, mlp, small,
+    resnet_cifar, wide_resnet, preact_resnet, pyramidnet, resnext, resnet_imagenet, mlp, small, timm_models,
 )

@@ -18,6 +18,12 @@ Shortcuts have no parameters: 2x2 average pooling when the stride is 2, then zer
 the extra channels. Final BN-ReLU, global average pooling, linear head.
 
 `manifold_layers()`: [stage1, stage2, stage3].
+
+Regularizers (models/regularizers.py), off by default: `survival` is stochastic depth's p_L, the survival
+probability of the last of the 3n blocks, block l surviving with 1 - (l / 3n)(1 - p_L) (Huang et al.'s
+linear decay); `dropblock_keep` < 1 applies DropBlock (block side `dropblock_size`) to the output of every
+block of stages 2 and 3, after the skip connection (Ghiasi et al. apply it to ResNet-50's last two groups,
+"after both convolution layers and skip connections"). Neither adds a parameter or a state dict key.
 """
 
 from __future__ import annotations
@@ -29,6 +35,7 @@ from msda_cli.checks import check_float
 from msda_cli.errors import MsdaError
 from msda_cli.models import register_model
 from msda_cli.models.common import StagedNet, conv1x1, conv3x3, he_init
+from msda_cli.models.regularizers import DropBlock, linear_survival, stochastic_residual
 
 
 def _shortcut(x, stride: int, cout: int):
@@ -38,44 +45,58 @@ def _shortcut(x, stride: int, cout: int):
     return F.pad(x, (0, 0, 0, 0, 0, extra)) if extra else x
 
 
-class PyramidBasic(nn.Module):
+class PyramidBlock(nn.Module):
+    """A residual block: branch(x) + shortcut(x), under stochastic depth (`survival`) and DropBlock (`drop`)."""
+
+    def __init__(self):
+        super().__init__()
+        self.survival, self.drop = 1.0, None  # set by PyramidNet
+
+    def forward(self, x):
+        out = stochastic_residual(_shortcut(x, self.stride, self.out_chans), lambda: self.branch(x),
+                                  self.survival, self.training)
+        return self.drop(out) if self.drop is not None else out
+
+
+class PyramidBasic(PyramidBlock):
     ratio = 1
 
     def __init__(self, cin: int, planes: int, stride: int):
         super().__init__()
-        self.stride = stride
+        self.stride, self.out_chans = stride, planes
         self.bn1, self.conv1 = nn.BatchNorm2d(cin), conv3x3(cin, planes, stride)
         self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv3x3(planes, planes)
         self.bn3 = nn.BatchNorm2d(planes)
 
-    def forward(self, x):
+    def branch(self, x):
         out = self.conv1(self.bn1(x))
-        out = self.bn3(self.conv2(F.relu(self.bn2(out))))
-        return out + _shortcut(x, self.stride, out.shape[1])
+        return self.bn3(self.conv2(F.relu(self.bn2(out))))
 
 
-class PyramidBottleneck(nn.Module):
+class PyramidBottleneck(PyramidBlock):
     ratio = 4
 
     def __init__(self, cin: int, planes: int, stride: int):
         super().__init__()
-        self.stride = stride
+        self.stride, self.out_chans = stride, planes * self.ratio
         self.bn1, self.conv1 = nn.BatchNorm2d(cin), conv1x1(cin, planes)
         self.bn2, self.conv2 = nn.BatchNorm2d(planes), conv3x3(planes, planes, stride)
         self.bn3, self.conv3 = nn.BatchNorm2d(planes), conv1x1(planes, planes * self.ratio)
         self.bn4 = nn.BatchNorm2d(planes * self.ratio)
 
-    def forward(self, x):
+    def branch(self, x):
         out = self.conv1(self.bn1(x))
         out = self.conv2(F.relu(self.bn2(out)))
-        out = self.bn4(self.conv3(F.relu(self.bn3(out))))
-        return out + _shortcut(x, self.stride, out.shape[1])
+        return self.bn4(self.conv3(F.relu(self.bn3(out))))
 
 
 class PyramidNet(StagedNet):
-    def __init__(self, depth: int, num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True):
+    def __init__(self, depth: int, num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True,
+                 survival: float = 1.0, dropblock_keep: float = 1.0, dropblock_size: int = 3):
         super().__init__()
         check_float("PyramidNet alpha", alpha, min=0)
+        survival = check_float("PyramidNet survival", survival, min=0, max=1, open="min")
+        dropblock = DropBlock(dropblock_keep, dropblock_size)  # validates both
         block = PyramidBottleneck if bottleneck else PyramidBasic
         per = 9 if bottleneck else 6
         if (depth - 2) % per:
@@ -91,6 +112,9 @@ class PyramidNet(StagedNet):
                 width += step
                 planes = int(round(width))
                 blocks.append(block(cin, planes, 2 if (i and j == 0) else 1))
+                blocks[-1].survival = linear_survival(i * n + j + 1, 3 * n, survival)
+                if i and dropblock.keep_prob < 1:
+                    blocks[-1].drop = DropBlock(dropblock_keep, dropblock_size)
                 cin = planes * block.ratio
             stages.append(nn.Sequential(*blocks))
         self.stage1, self.stage2, self.stage3 = stages
@@ -104,12 +128,18 @@ class PyramidNet(StagedNet):
 
 
 @register_model("pyramidnet110", label="PyramidNet-110")
-def pyramidnet110(num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True) -> nn.Module:
-    """PyramidNet-110; `alpha` is the widening α̃."""
-    return PyramidNet(110, num_classes=num_classes, in_chans=in_chans, alpha=alpha, bottleneck=bottleneck)
+def pyramidnet110(num_classes: int, in_chans: int = 3, alpha: float = 64, bottleneck: bool = True,
+                  survival: float = 1.0, dropblock_keep: float = 1.0, dropblock_size: int = 3) -> nn.Module:
+    """PyramidNet-110; `alpha` is the widening α̃, `survival` stochastic depth's p_L, `dropblock_keep` and
+    `dropblock_size` DropBlock's keep_prob and block size (1.0: off)."""
+    return PyramidNet(110, num_classes=num_classes, in_chans=in_chans, alpha=alpha, bottleneck=bottleneck,
+                      survival=survival, dropblock_keep=dropblock_keep, dropblock_size=dropblock_size)
 
 
 @register_model("pyramidnet200", label="PyramidNet-200")
-def pyramidnet200(num_classes: int, in_chans: int = 3, alpha: float = 240, bottleneck: bool = True) -> nn.Module:
-    """PyramidNet-200; `alpha` is the widening α̃."""
-    return PyramidNet(200, num_classes=num_classes, in_chans=in_chans, alpha=alpha, bottleneck=bottleneck)
+def pyramidnet200(num_classes: int, in_chans: int = 3, alpha: float = 240, bottleneck: bool = True,
+                  survival: float = 1.0, dropblock_keep: float = 1.0, dropblock_size: int = 3) -> nn.Module:
+    """PyramidNet-200; `alpha` is the widening α̃, `survival` stochastic depth's p_L, `dropblock_keep` and
+    `dropblock_size` DropBlock's keep_prob and block size (1.0: off)."""
+    return PyramidNet(200, num_classes=num_classes, in_chans=in_chans, alpha=alpha, bottleneck=bottleneck,
+                      survival=survival, dropblock_keep=dropblock_keep, dropblock_size=dropblock_size)
