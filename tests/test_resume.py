@@ -142,7 +142,8 @@ def test_epochs_after_the_last_checkpoint_are_dropped_and_trained_again(tmp_path
     db = killed / "msda.db"
     run_id, epochs_done = query(db, "SELECT id, epochs_done FROM run")[0]
     per_epoch = query(straight / "msda.db", "SELECT count(*) FROM metric WHERE epoch=2")
-    assert epochs_done == 3 and per_epoch[0][0] > 0 and query(db, "SELECT count(*) FROM metric WHERE epoch=2") == per_epoch
+    assert epochs_done == 3 and per_epoch[0][0] > 0
+    assert query(db, "SELECT count(*) FROM metric WHERE epoch=2") == per_epoch
     assert torch.load(killed / "runs" / run_id / "checkpoint.pt", weights_only=True)["epoch"] == 1
     assert run_msda(killed, "train", "--resume", run_id).returncode == 0
     assert_same_as_straight(outcome(killed), outcome(straight))
