@@ -56,7 +56,9 @@ def epoch_times(db: Path) -> tuple[float, int]:
     """The median stored epoch time (first epochs left out: they warm up) and the threads the runs used."""
     con = sqlite3.connect(db)
     try:
-        times = [v for (v,) in con.execute("SELECT value FROM metric WHERE name=? AND epoch > 0", (EPOCH_TIME,))]
+        rows = con.execute("SELECT epoch, value FROM metric WHERE name=? AND epoch IS NOT NULL", (EPOCH_TIME,))
+        pairs = list(rows)
+        times = [v for e, v in pairs if e > 0] or [v for _, v in pairs]  # one-epoch runs: their only epoch
         threads = {int(t) for (t,) in con.execute("SELECT json_extract(config, '$.threads') FROM run")}
     finally:
         con.close()
