@@ -16,6 +16,7 @@ from test_data import (  # noqa: F401  (re-exported for other tests)
     pattern_images, write_cifar10, write_cifar100, write_class_folders, write_png, write_svhn, write_tiny_imagenet,
 )
 from ucifiles import write_uci  # MixupE Table 4's sets in their official formats
+from speechfiles import write_speech  # MixupE Table 5's Speech Commands folders
 
 SEXES = ("M", "F", "I")
 
@@ -70,6 +71,8 @@ def write_dataset(name: str, root: Path, options: dict | None = None) -> Path:
         write_abalone(root / "abalone.data")
     elif name in UCI_LAYOUTS:
         write_uci(name, root)
+    elif name == "speech-commands":
+        write_speech(root, per_word=3)
     elif name == "tabular":
         for key in ("path", "test_path"):
             if options.get(key):

@@ -23,9 +23,11 @@ NAMES = {
     "digits-cnn", "mlp", "resnet56", "wrn28-2", "wrn28-8", "wrn28-10", "wrn16-8",
     "preactresnet18", "preactresnet34", "preactresnet50", "preactresnet101",
     "pyramidnet110", "pyramidnet200", "resnext29-4-24", "resnet50", "resnet152", "vit-b16", "coatnet-0",
+    "lenet", "vgg11", "vgg13",
 }  # fmt: skip
+SPECTROGRAM = {"lenet", "vgg11", "vgg13"}  # linear layers sized for 160×101 (test_data_speech.py tests them too)
 TIMM = {"vit-b16", "coatnet-0"}  # tested in test_models_timm.py (their input size is an option)
-RESIDUAL = sorted(NAMES - {"digits-cnn", "mlp"} - TIMM)
+RESIDUAL = sorted(NAMES - {"digits-cnn", "mlp"} - TIMM - SPECTROGRAM)
 MLP_FEATURES = 8
 
 
@@ -39,6 +41,8 @@ def tiny_input(name: str, batch: int = 2, in_chans: int = 3) -> torch.Tensor:
     g = torch.Generator().manual_seed(0)
     if name == "mlp":
         return torch.rand(batch, MLP_FEATURES, generator=g)
+    if name in SPECTROGRAM:
+        return torch.rand(batch, in_chans, 160, 101, generator=g)
     size = 64 if name in ("resnet50", "resnet152") else 32
     return torch.rand(batch, in_chans, size, size, generator=g)
 

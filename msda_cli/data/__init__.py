@@ -12,7 +12,8 @@ listing the valid ones) and passes `download` only to factories that take it: se
 inside the package (digits, iris ...) need no download. Families, one module each:
 `digits`, `cifar` (cifar10, cifar100), `svhn`, `mnist` (mnist, fashion-mnist),
 `tinyimagenet`, `imagenet` (imagenet, imagenet100, imagefolder), `tabular` (tabular,
-abalone, iris, wine, breast-cancer), `uci` (MixupE Table 4's sets from their official files).
+abalone, iris, wine, breast-cancer), `uci` (MixupE Table 4's sets from their official files),
+`speech` (speech-commands: MixupE Table 5's spectrograms).
 """
 
 from __future__ import annotations
@@ -148,3 +149,4 @@ from msda_cli.data import tabular  # noqa: E402,F401
 from msda_cli.data import uci  # noqa: E402,F401
 from msda_cli.data import mnist  # noqa: E402,F401
 from msda_cli.data import digits  # noqa: E402,F401
+from msda_cli.data import speech  # noqa: E402,F401

@@ -71,3 +71,4 @@ def build_model(name: str, num_classes: int, in_chans: int = 3, **options) -> nn
 from msda_cli.models import (  # noqa: E402,F401
     resnet_cifar, wide_resnet, preact_resnet, pyramidnet, resnext, resnet_imagenet, mlp, small, timm_models,
 )
+from msda_cli.models import speech  # noqa: E402,F401  (LeNet, VGG-11, VGG-13 for spectrograms)
