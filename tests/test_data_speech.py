@@ -81,6 +81,7 @@ BAD_WAVS = {
     "truncated header": (_header()[:20], "not a readable WAV file"),
     "huge size": (_header(frames=2**30) + bytes(100), "the header declares 1073741824 samples"),
     "truncated data": (_header(frames=16000) + bytes(1000) + b"x", "more than the file's"),
+    "truncated tail": (_header(frames=16000) + bytes(31990), "truncated: 15995 of the 16000 samples"),
     "float": (_header(fmt=3, bits=32, frames=10) + bytes(40), "not a readable WAV file"),
     "too short": (_header(frames=100) + bytes(200), "100 samples, fewer than the 161"),
 }
