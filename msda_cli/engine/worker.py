@@ -12,8 +12,9 @@ End of stdin ends the worker.
 Each run starts from the state a fresh process has: the environment as the worker got it, no
 Accelerate state (its singletons would keep the previous run's mixed precision), the slot's torch
 threads, no compiled graphs, no fault-point counts (tests count per process). Every run seeds its
-own RNGs (`fit`). Nothing else of a run outlives it: the data sets' only cache is the digits
-set's decoded source tensors, read-only (each run gets copies of its rows). A run that did not
+own RNGs (`fit`). The data sets' caches of decoded source tensors (digits, speech-commands) stay:
+they are functions of their arguments alone, and no run writes into them (the loader and the device
+pipeline gather new batch tensors from them). A run that did not
 finish cleanly (any exit status but 0) ends its worker after the reply, so whatever it left
 behind (a CUDA context after an error, a row its failed store write left `running`) reaches no
 other run; the launcher starts a fresh worker for the slot's next run. A worker that dies (SIGKILL,
