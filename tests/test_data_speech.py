@@ -115,7 +115,7 @@ def test_missing_folders_and_listed_files(tmp_path):
 def test_the_speech_architectures_take_a_spectrogram(arch, flat):
     model = build_model(arch, num_classes=30, in_chans=1)
     linear = [m for m in model.head if isinstance(m, torch.nn.Linear)][0]
-    assert linear.in_features == flat  # GCommandsPytorch's Linear(16280, 1000) / Linear(7680, 30)
+    assert linear.in_features == flat  # GCommandsPytorch's Linear(16280, 1000) / Linear(7680, 512)
     out = model(torch.randn(2, 1, 160, 101))
     assert out.shape == (2, 30) and len(model.manifold_layers()) == (2 if arch == "lenet" else 5)
     out.sum().backward()

@@ -2,15 +2,15 @@
 
 MixupE §4.3: "similar to Zhang et al. [2018], we use LeNet [LeCun et al., 1998] and VGG-11 and VGG-13
 [Simonyan and Zisserman, 2014] architectures." Neither paper prints them; taken here as GCommandsPytorch's
-`model.py` defines them (github.com/adiyoss/GCommandsPytorch, the loader whose spectrograms the data set
-computes, see msda_cli.data.speech), as we read it:
+`model.py` defines them (github.com/adiyoss/GCommandsPytorch at commit 31bcdab, the loader whose spectrograms
+the data set computes, see msda_cli.data.speech):
   - LeNet: conv 5×5 (1 → 20), max pool 2, ReLU; conv 5×5 (20 → 20), Dropout2d, max pool 2, ReLU; linear
     20·37·22 = 16 280 → 1000, ReLU, dropout; linear 1000 → classes (dropout p = `dropout`, 0.5 as nn.Dropout's
     default it uses; 0 turns both off);
   - VGG-11 / VGG-13: the configurations A and B of Simonyan and Zisserman ([64, M, 128, M, 256, 256, M, 512,
     512, M, 512, 512, M] and [64, 64, M, 128, 128, M, 256, 256, M, 512, 512, M, 512, 512, M]), each conv
-    3×3 with padding 1, BatchNorm and ReLU, M a 2×2 max pool; one linear layer on the flattened 512·5·3 = 7680
-    features of a 160×101 input (GCommandsPytorch's `Linear(7680, 30)`), no fully connected hidden layers.
+    3×3 with padding 1, BatchNorm and ReLU, M a 2×2 max pool; on the flattened 512·5·3 = 7680 features of a
+    160×101 input, linear 7680 → 512 and linear 512 → classes with no activation between them (its `fc1`, `fc2`).
 The linear layers' widths follow from the input: `height` × `width` (160 × 101, the papers' spectrogram).
 The output is logits (GCommandsPytorch's log_softmax is left to the loss). Manifold layers: the conv stages.
 """
@@ -66,7 +66,7 @@ class SpectrogramVGG(nn.Module):
         self.stages = nn.ModuleList(stages)
         pools = len(stages)  # padded 3×3 convs keep the size; each 2×2 pool halves it (floor)
         flat = cin * (height // 2**pools) * (width // 2**pools)
-        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, num_classes))
+        self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.Linear(512, num_classes))
 
     def forward(self, x):
         for stage in self.stages:
