@@ -24,10 +24,12 @@ mixup paper's description), step by step:
   - magnitude (librosa.magphase), then log1p ("S = log(S+1)");
   - fewer than 101 frames (a shorter file): zero columns appended up to 101 (before the normalization);
   - z-score normalization of each spectrogram by its own mean and (unbiased, torch's) standard deviation.
+The loader as read at its commit 32f9c77 (gcommand_loader.py).
 CHOSEN where GCommandsPytorch and the papers differ or are silent: its spectrograms have 161 bins, the papers
 print 160: the top (Nyquist, 8 kHz) bin is dropped, before the normalization; a file longer than one second
-(none in the archive) is cut to its first 101 frames; a constant file (standard deviation 0) stays all zeros
-rather than dividing by 0.
+(none in the archive) is cut to its first 101 frames (the loader's `max_len` branch slices `spect[:max_len, ]`,
+the bins, a slip we do not copy). A constant spectrogram (standard deviation 0: a silent file) is left as it
+is, as the loader's latest version does (`if std != 0`).
 
 The spectrograms are computed once when the data set is built, with `torch.stft` (one code path on any
 device; here the CPU), files of equal length as one batch, and held in memory as float32 [N, 1, 160, 101]:
@@ -72,9 +74,9 @@ def spectrogram(waves: torch.Tensor) -> torch.Tensor:
     if spect.shape[-1] < FRAMES:
         spect = torch.nn.functional.pad(spect, (0, FRAMES - spect.shape[-1]))
     flat = spect.reshape(len(spect), -1)
-    mean, std = flat.mean(1), flat.std(1)
-    std = torch.where(std > 0, std, torch.ones_like(std))  # a constant file stays zeros
-    return ((spect - mean[:, None, None]) / std[:, None, None]).unsqueeze(1)
+    mean, std = flat.mean(1)[:, None, None], flat.std(1)[:, None, None]
+    normalized = torch.where(std > 0, (spect - mean) / std.clamp_min(torch.finfo(spect.dtype).tiny), spect)
+    return normalized.unsqueeze(1)  # a constant spectrogram stays as it is (the loader's `if std != 0`)
 
 
 def read_wav(path: Path) -> np.ndarray:
