@@ -33,7 +33,7 @@ is, as the loader's latest version does (`if std != 0`).
 
 The spectrograms are computed once when the data set is built, with `torch.stft` (one code path on any
 device; here the CPU), files of equal length as one batch, and held in memory as float32 [N, 1, 160, 101]:
-about 3.3 GB for the 51 088 training files, 0.4 GB for the 6 835 test files. The values are z-scores, not
+about 3.3 GB for the ~51 000 training files, 0.4 GB for the ~6 800 test files. The values are z-scores, not
 [0, 1] pixels: `info.mean`/`info.std` are 0 and 1 (the model's normalization is the identity). Every WAV file
 is checked before it is read (RIFF/WAVE header, PCM, mono, 16 bit, 16 kHz, a data chunk as long as it says
 and at least 161 samples, what the centred STFT needs); a file that breaks one is one line naming it.
