@@ -19,12 +19,13 @@ from msda_cli.config import check_names, list_recipe_names, read_recipe, switch_
 from msda_cli.engine import build
 from msda_cli.metric_names import ECE, EVAL, NLL, TOP1, TOP5, TRAIN_LOSS
 from msda_cli.mixing import MIXERS, build_mixer
+from msda_cli.models import model_options
 
 NAMES = list_recipe_names()
 STEP_BATCH = 3  # odd on purpose: every recipe's mixer must take any batch size
 # The training steps (batch STEP_BATCH - 1) run at a small resolution, so that PyramidNet-200 or
 # ResNet-50 steps take a fraction of a second on a CPU; ResNet-50 (stride 32) keeps 2x2 final maps.
-STEP_SIZE = {"resnet50": 64}
+STEP_SIZE = {"resnet50": 64, "vit-b16": 32, "coatnet-0": 32}  # timm's nets step at 32 px
 STEP_SIZE_DEFAULT = 16
 SPECTROGRAM_ARCHS = {"lenet", "vgg11", "vgg13"}
 
@@ -240,6 +241,12 @@ def test_every_recipe_builds_data_and_model_and_trains_two_steps(configs, tmp_pa
             if (cfg.arch, cfg.method) in stepped:
                 continue
             stepped.add((cfg.arch, cfg.method))
+            if "img_size" in model_options(cfg.arch):  # built for one input size: step a copy built for the step's
+                small_key = arch_key + "@step"
+                if small_key not in models:
+                    sized = {**cfg.model, "img_size": STEP_SIZE[cfg.arch]}
+                    models[small_key] = build.build_network(cfg.model_copy(update={"model": sized}), info)
+                model = models[small_key]
             losses = two_steps(cfg, model, small(x[:STEP_BATCH - 1], cfg.arch), y[:STEP_BATCH - 1],
                                info.num_classes)
             assert all(math.isfinite(v) and v >= 0 for v in losses), (name, losses)

@@ -40,8 +40,10 @@ def recipe_rows(*rows) -> tuple[Header, ...]:
 T1_COLUMNS = ("CIFAR-100 PyramidNet-110", "CIFAR-100 PyramidNet-200", "CIFAR-10 PyramidNet-200")
 T1_RECIPES = {
     "Vanilla": ("cifar100-vanilla-pyramidnet110", "cifar100-vanilla-pyramidnet200", "cifar10-vanilla-pyramidnet200"),
+    "StochDepth": (None, "cifar100-stochdepth-pyramidnet200", None),
     "Label Smoothing": (None, "cifar100-label-smoothing-pyramidnet200", None),
     "Cutout": (None, "cifar100-cutout-pyramidnet200", "cifar10-cutout-pyramidnet200"),
+    "DropBlock": (None, "cifar100-dropblock-pyramidnet200", None),
     "Mixup": ("cifar100-mixup-pyramidnet110", "cifar100-mixup-pyramidnet200", "cifar10-mixup-pyramidnet200"),
     "Manifold Mixup": (None, "cifar100-manifold-mixup-pyramidnet200", "cifar10-manifold-mixup-pyramidnet200"),
     "CutMix": ("cifar100-cutmix-pyramidnet110", "cifar100-cutmix-pyramidnet200", "cifar10-cutmix-pyramidnet200"),
@@ -51,9 +53,12 @@ T1_RECIPES = {
 # Manifold Mixup α = 1, the CutMix paper's ("We have tried α = 0.5 and 1.0 for Mixup and Manifold Mixup and have
 # chosen 1.0"), as in every recipe of the table
 T1_WITHOUT_RECIPE = {"Label Smoothing": Plan(sets=("mixer.smoothing=0.1",)), "Cutout": Plan(method="cutout"),
-                     "Manifold Mixup": Plan(method="manifold-mixup", sets=("mixer.alpha=1.0",))}
+                     "Manifold Mixup": Plan(method="manifold-mixup", sets=("mixer.alpha=1.0",)),
+                     # the PyramidNet-200 recipes' regularizers (stochastic depth p_L 0.5; DropBlock 0.9, block 3)
+                     "StochDepth": Plan(sets=("model.survival=0.5",)),
+                     "DropBlock": Plan(sets=("model.dropblock_keep=0.9", "model.dropblock_size=3"))}
 T1_ROWS = ("Vanilla", "StochDepth", "Label Smoothing", "Cutout", "DropBlock", "Mixup", "Manifold Mixup", "CutMix",
-           "StyleMix", "StyleCutMix", "DMixup", "DCutMix")  # the paper's order; four are methods this tool lacks
+           "StyleMix", "StyleCutMix", "DMixup", "DCutMix")  # the paper's order; two are methods this tool lacks
 
 
 def _t1_plan(row: str, column: int) -> Plan:
