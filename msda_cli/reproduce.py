@@ -289,13 +289,17 @@ def missing_data(plan: TablePlan, req: Request) -> list[str]:
 
     problems: dict[str, str] = {}
     for pr in plan.to_launch():
+        # Which data set, from the stored or planned config (seed and grid point change none): each is checked once.
+        raw = json.loads(pr.run["config"]) if pr.run is not None else pr.res.config
+        data = raw.get("data", {})
+        root = req.data_dir if pr.run is None and req.data_dir is not None else data.get("root")
+        key = json.dumps([raw["dataset"], root, data.get("options", {})], sort_keys=True, default=str)
+        if key in problems:  # each data set checked once (loading one can take a while)
+            continue
         if pr.run is not None:  # resumed: with its stored config
             cfg = validate(json.loads(pr.run["config"]), source=f"run {pr.run['id']} config")
         else:
             cfg = resolve_configs(pr.res.request(pr.seed, req.data_dir))[0]
-        key = json.dumps([cfg.dataset, cfg.data.root, cfg.data.options], sort_keys=True, default=str)
-        if key in problems:  # each data set checked once (loading one can take a while)
-            continue
         try:
             check_data([cfg])
             problems[key] = ""

@@ -203,3 +203,17 @@ def test_a_black_box_follow_up_crafts_on_the_planned_substitute_of_the_same_seed
     for pr in subs:
         pr.run = {"id": f"sub{pr.seed}", "status": "finished"}
     assert _run_of(plan, target, RunOf(SUBSTITUTE), req) == "sub1"
+
+
+def test_the_data_check_resolves_one_config_per_data_set(db_path, monkeypatch):
+    """Planning a big table stays fast: the runs to launch are grouped by data set before any config is resolved."""
+    import msda_cli.engine.launch as launch
+    from msda_cli.reproduce import Request, make_plan, missing_data
+    from msda_cli.store import Store
+
+    req = Request(table="digits", seeds=(0, 1, 2), epochs=2)
+    plan = make_plan(req, Store(db_path))
+    assert len(plan.to_launch()) == 18
+    resolved, real = [], launch.resolve_configs
+    monkeypatch.setattr(launch, "resolve_configs", lambda r: resolved.append(r) or real(r))
+    assert missing_data(plan, req) == [] and len(resolved) == 1  # every digits run reads the same data
