@@ -28,3 +28,14 @@ def run_ids(ctx: typer.Context, incomplete: str) -> list[tuple[str, str]]:
         return []
     return [(r.id, f"{r.method} {r.arch} seed {r.seed} {r.status}") for r in runs if r.id.startswith(incomplete)]
 
+
+
+def choices(values, many: bool = False):
+    """A completer offering `values` (a set from msda_cli.choices); `many`: after a comma too (`cv,me<TAB>`)."""
+    values = tuple(map(str, values))
+
+    def complete(incomplete: str) -> list[str]:
+        head, _, last = incomplete.rpartition(",") if many else ("", "", incomplete)
+        return [f"{head},{v}" if head else v for v in values if v.startswith(last)]
+
+    return complete

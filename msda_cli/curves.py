@@ -16,9 +16,7 @@ import numpy as np
 from msda_cli import metric_names as names
 from msda_cli.errors import MsdaError
 
-CURVE_METRICS = {names.TRAIN_LOSS: "training loss", names.TEST_TOP1: "test top-1 (%)", names.LR: "learning rate",
-                 names.EPOCH_TIME: "epoch time (s)", names.TEST_LOSS: "test loss (NLL)",  # MixupE Figure 1
-                 names.VAL_TOP1: "validation top-1 (%)", names.VAL_LOSS: "validation loss (NLL)"}
+from msda_cli.choices import CURVE_METRICS  # one source with --help
 QUIET = {"mask_mode"}  # how masks are batched: the same mask distribution, not a setting a reader compares
 
 

@@ -18,7 +18,7 @@ from pathlib import Path
 
 from msda_cli.errors import MsdaError
 
-TARGETS = ("tensorboard", "mlflow")
+from msda_cli.choices import TARGETS  # one source with --help
 MLFLOW_STATUS = {"finished": "FINISHED", "failed": "FAILED", "interrupted": "KILLED", "running": "RUNNING"}
 RUN_ID_TAG = "msda.run_id"
 

@@ -20,7 +20,7 @@ from rich.text import Text
 
 from msda_cli.checks import check_choice
 
-FORMATS = ("rich", "markdown", "latex", "csv", "json")
+from msda_cli.choices import FORMATS  # one source with --help
 MISSING = "–"
 _ALIGN = {"l": "left", "r": "right"}
 

@@ -30,9 +30,7 @@ import torch
 from msda_cli.checks import check_choice, check_float, check_int
 from msda_cli.errors import MsdaError
 
-MEASURES = ("cv", "mean", "std", "random")
-ORDERS = ("high", "low")
-SELECTS = ("top", "interval")
+from msda_cli.choices import MEASURES, ORDERS, SELECTS  # one source with --help
 
 
 # ----- settings ---------------------------------------------------------------------------

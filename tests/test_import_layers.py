@@ -21,7 +21,7 @@ PACKAGE = Path(__file__).resolve().parents[1] / "msda_cli"
 
 LAYERS = [
     {"msda_cli", "errors", "metric_names", "faults", "hostmem", "durable"},  # version, errors, names, process, fsync
-    {"checks", "provenance"},  # the one validation idiom (raises errors.MsdaError); where a run came from
+    {"checks", "choices", "provenance"},  # the validation idiom; options' fixed value sets; where a run came from
     {"registry", "render", "plots"},  # name registries; plain tables in every output format; the figure style
     {"data", "models", "store"},  # data sets, architectures, the results store
     {"mixing", "subsets"},  # the methods (some read data helpers); subset files and rows

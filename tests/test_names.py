@@ -115,12 +115,12 @@ def test_a_registry_keeps_labels_in_registration_order():
         reg.register("a", label="Ay")(object)
 
 
-def _option_help(path: tuple[str, ...], flag: str) -> str:
+def _option(path: tuple[str, ...], flag: str):
     command = typer.main.get_command(app)
     for name in path:
         command = command.commands[name]
     (option,) = [p for p in command.params if flag in p.opts]
-    return option.help
+    return command, option
 
 
 def _spoken(choices) -> str:
@@ -128,24 +128,63 @@ def _spoken(choices) -> str:
     return f"{', '.join(choices[:-1])} or {choices[-1]}"
 
 
-def test_help_lists_are_the_choices_the_code_accepts():
-    from msda_cli.analysis.gradprod import CHANNELS, OUTPUTS, REDUCES
-    from msda_cli.render import FORMATS
-    from msda_cli.report.choice import SELECT_METRICS
-    from msda_cli.report.epochs import EPOCHS
-    from msda_cli.robust.attacks import ATTACKS
-    from msda_cli.store.tables import RUN_STATUSES
-    from msda_cli.subsample import MEASURES, ORDERS, SELECTS
+# every option that takes one of a fixed set of values, and the set the code checks it against
+_CHOICE_OPTIONS = [(("robust",), "--attack", "ATTACKS"), (("robust",), "--ood-protocol", "OOD_PROTOCOLS"),
+                   (("subsample",), "--measure", "MEASURES"), (("subsample",), "--order", "ORDERS"),
+                   (("subsample",), "--select", "SELECTS"), (("runs", "list"), "--status", "RUN_STATUSES"),
+                   (("analyze", "gradprod"), "--output", "OUTPUTS"),
+                   (("analyze", "gradprod"), "--channels", "CHANNELS"),
+                   (("analyze", "gradprod"), "--reduce", "REDUCES"), (("analyze", "coeffs"), "--pixels", "PIXELS"),
+                   (("report",), "--epoch", "EPOCHS"), (("report",), "--select-by", "SELECT_METRICS"),
+                   (("train",), "--launcher", "LAUNCHERS"), (("reproduce",), "--launcher", "LAUNCHERS"),
+                   (("export",), "--to", "TARGETS"), (("plot", "curves"), "--metric", "CURVE_METRICS")]
+_FORMAT_COMMANDS = [("report",), ("train",), ("reproduce",), ("eval",), ("robust",), ("subsample",), ("runs", "list"),
+                    ("analyze", "coeffs"), ("analyze", "gradprod"), ("analyze", "landscape")]
 
-    cases = [(("robust",), "--attack", ATTACKS), (("report",), "--format", FORMATS),
-             (("subsample",), "--measure", MEASURES), (("subsample",), "--order", ORDERS),
-             (("subsample",), "--select", SELECTS), (("runs", "list"), "--status", RUN_STATUSES),
-             (("analyze", "gradprod"), "--output", OUTPUTS), (("analyze", "gradprod"), "--channels", CHANNELS),
-             (("analyze", "gradprod"), "--reduce", REDUCES), (("report",), "--epoch", EPOCHS),
-             (("report",), "--select-by", tuple(SELECT_METRICS))]
-    for path, flag, choices in cases:
-        text = _option_help(path, flag)
-        assert re.search(rf": {re.escape(_spoken(list(choices)))}(?=[ .(]|$)", text), (path, flag, text)
+
+@pytest.mark.parametrize("path,flag,name", _CHOICE_OPTIONS + [(c, "--format", "FORMATS") for c in _FORMAT_COMMANDS])
+def test_help_lists_and_completes_the_choices_the_code_accepts(path, flag, name):
+    from msda_cli import choices
+
+    accepted = list(getattr(choices, name))
+    command, option = _option(path, flag)
+    assert re.search(rf": {re.escape(_spoken(accepted))}(?=[ .(]|$)", option.help), (path, flag, option.help)
+    assert [item.value for item in option.shell_complete(typer.Context(command), "")] == accepted
+
+
+def test_the_checking_modules_take_their_sets_from_choices():
+    from msda_cli import choices, curves, export, render
+    from msda_cli.analysis import gradprod
+    from msda_cli.cli import slurm_options
+    from msda_cli.report import choice, epochs
+    from msda_cli.robust import attacks, imagenet_o
+    from msda_cli.store import tables
+    from msda_cli import subsample
+
+    assert render.FORMATS is choices.FORMATS and attacks.ATTACKS is choices.ATTACKS
+    assert imagenet_o.OOD_PROTOCOLS is choices.OOD_PROTOCOLS and tables.RUN_STATUSES is choices.RUN_STATUSES
+    assert epochs.EPOCHS is choices.EPOCHS and choice.SELECT_METRICS is choices.SELECT_METRICS
+    assert (subsample.MEASURES, subsample.ORDERS, subsample.SELECTS) == (choices.MEASURES, choices.ORDERS,
+                                                                          choices.SELECTS)
+    assert (gradprod.OUTPUTS, gradprod.CHANNELS, gradprod.REDUCES) == (choices.OUTPUTS, choices.CHANNELS,
+                                                                        choices.REDUCES)
+    assert export.TARGETS is choices.TARGETS and curves.CURVE_METRICS is choices.CURVE_METRICS
+    assert slurm_options.LAUNCHERS is choices.LAUNCHERS
+
+
+def test_a_list_option_completes_after_a_comma():
+    command, option = _option(("subsample",), "--measure")
+    assert [item.value for item in option.shell_complete(typer.Context(command), "cv,m")] == ["cv,mean"]
+
+
+def test_choices_import_nothing_heavy():
+    import subprocess
+    import sys
+
+    code = ("import sys, msda_cli.choices, msda_cli.completion; "
+            "print(sorted({'torch', 'pandas', 'numpy', 'sqlmodel'} & set(sys.modules)))")
+    run = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    assert run.stdout.strip() == "[]"  # msda --help and every TAB read them at start-up
 
 
 def test_readme_development_map_names_every_module_and_folder():

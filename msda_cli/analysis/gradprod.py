@@ -37,9 +37,7 @@ from msda_cli.evaluation import check_subset, subset_loader
 from msda_cli.metric_names import GRADPROD
 from msda_cli.runs import load_run
 
-OUTPUTS = ("prob", "logit", "loss")
-CHANNELS = ("norm", "sum")
-REDUCES = ("mean", "max")
+from msda_cli.choices import CHANNELS, OUTPUTS, REDUCES  # one source with --help
 
 
 @dataclass

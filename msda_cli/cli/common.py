@@ -10,6 +10,8 @@ import typer
 from rich.console import Console
 from typing_extensions import Annotated
 
+from msda_cli.choices import FORMATS, spoken
+from msda_cli.completion import choices as offer
 from msda_cli.errors import MsdaError
 
 app = typer.Typer(
@@ -60,7 +62,7 @@ DbOption = Annotated[
                  "PostgreSQL URL, postgresql+psycopg://USER[:PASSWORD]@HOST[:PORT]/DATABASE."),
 ]
 FormatOption = Annotated[
-    str, typer.Option("--format", "-f", help="Output format: rich, markdown, latex, csv or json.")
+    str, typer.Option("--format", "-f", help=f"Output format: {spoken(FORMATS)}.", autocompletion=offer(FORMATS))
 ]
 DpiOption = Annotated[Optional[int], typer.Option("--dpi", help="Resolution of a PNG figure (default 200).")]
 

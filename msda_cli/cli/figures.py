@@ -9,6 +9,8 @@ import typer
 from typing_extensions import Annotated
 
 from msda_cli.checks import check_float
+from msda_cli.choices import CHANNELS, CURVE_METRICS, OUTPUTS, PIXELS, REDUCES, TARGETS, spoken
+from msda_cli.completion import choices as offer
 from msda_cli.errors import MsdaError
 from msda_cli.cli.common import (
     DbOption, DpiOption, FormatOption, _check_out, _list, _store, analyze_app, app, err, out, plot_app,
@@ -86,8 +88,8 @@ def analyze_coeffs(
     margin: Annotated[int, typer.Option(
         help="Only pixels this far from the border (the GMix closed form holds inside).")] = 0,
     pixels: Annotated[str, typer.Option(
-        help="interior: the same pixels (max-offset or more inside) at every offset; valid: every pair in the image.")
-    ] = "interior",
+        help=f"Pixel pairs: {spoken(PIXELS)} (the same pixels, max-offset or more inside, at every offset; or "
+             "every pair in the image).", autocompletion=offer(PIXELS))] = "interior",
     seed: Annotated[int, typer.Option(help="Seed of the mask draws.")] = 0,
     out_path: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Also draw the maps (one panel per method, one colour scale): .png, .pdf or .svg.")] = None,
@@ -113,8 +115,8 @@ def analyze_coeffs(
 
     check_format(fmt)
     check_lam(lam)
-    if pixels not in ("interior", "valid"):
-        raise MsdaError(f"--pixels must be interior or valid, got {pixels!r}")
+    if pixels not in PIXELS:
+        raise MsdaError(f"--pixels must be {spoken(PIXELS)}, got {pixels!r}")
     interior = pixels == "interior"
     check_geometry(size, max_offset, margin, interior)
     _check_out(out_path, dpi)
@@ -161,11 +163,14 @@ def analyze_gradprod(
     batch_size: Annotated[int, typer.Option("--batch-size", help="Images per backward pass.")] = 128,
     seed: Annotated[int, typer.Option(help="Seed of the image subset.")] = 0,
     output: Annotated[str, typer.Option(
-        help="f: prob, logit or loss (prob: the true-class softmax, the paper's example).")] = "prob",
+        help=f"f: {spoken(OUTPUTS)} (prob: the true-class softmax, the paper's example).",
+        autocompletion=offer(OUTPUTS))] = "prob",
     channels: Annotated[str, typer.Option(
-        help="Per-pixel gradient over channels: norm or sum (norm: Figure 5).")] = "norm",
+        help=f"Per-pixel gradient over channels: {spoken(CHANNELS)} (norm: Figure 5).",
+        autocompletion=offer(CHANNELS))] = "norm",
     reduce: Annotated[str, typer.Option(
-        help="Over images: mean or max (the mean of the per-image maxima, or the max: the slides).")] = "mean",
+        help=f"Over images: {spoken(REDUCES)} (the mean of the per-image maxima, or the max: the slides).",
+        autocompletion=offer(REDUCES))] = "mean",
     out_path: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Also plot each run's map and their curves: .png, .pdf or .svg.")] = None,
     dpi: DpiOption = None,
@@ -280,8 +285,7 @@ def plot_curves(
     run_ids: Annotated[Optional[List[str]], typer.Argument(
         help="Runs (ids or unique prefixes): one line each.")] = None,
     metric: Annotated[str, typer.Option(
-        help="Per-epoch metric: train_loss, test_top1, lr, epoch_time_s, test_loss, val_top1 or val_loss.",
-    )] = "test_top1",
+        help=f"Per-epoch metric: {spoken(CURVE_METRICS)}.", autocompletion=offer(CURVE_METRICS))] = "test_top1",
     table: Annotated[Optional[str], typer.Option(
         "--table", "-t", help="A paper table id: one mean ± std band per cell.")] = None,
     where: Annotated[Optional[List[str]], typer.Option(
@@ -322,7 +326,7 @@ def plot_curves(
 @app.command("export")
 def export(
     run_ids: Annotated[List[str], typer.Argument(help="Runs to export (ids or unique prefixes).")],
-    to: Annotated[str, typer.Option("--to", help="Tracker: tensorboard or mlflow.")],
+    to: Annotated[str, typer.Option("--to", help=f"Tracker: {spoken(TARGETS)}.", autocompletion=offer(TARGETS))],
     dest: Annotated[str, typer.Argument(help="TensorBoard: a log directory; MLflow: a tracking URI (file:./mlruns).")],
     experiment: Annotated[str, typer.Option(help="MLflow experiment name.")] = "msda",
     db: DbOption = None,

@@ -7,6 +7,9 @@ from typing import Optional
 
 import typer
 from typing_extensions import Annotated
+
+from msda_cli.choices import ATTACKS, MEASURES, OOD_PROTOCOLS, ORDERS, SELECTS, spoken
+from msda_cli.completion import choices as offer
 from msda_cli.cli.common import _list, _store, _progress, out, err, app, DbOption, FormatOption
 
 
@@ -35,7 +38,8 @@ def eval_(
 def robust(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix) to measure.")],
     attack: Annotated[Optional[str], typer.Option(
-        help="White-box attack: fgsm, pgd or autoattack (L-inf; torchattacks' standard AutoAttack).")] = None,
+        help=f"White-box attack: {spoken(ATTACKS)} (L-inf; torchattacks' standard AutoAttack).",
+        autocompletion=offer(ATTACKS))] = None,
     eps: Annotated[float, typer.Option(help="Attack radius in 0-255 pixel units (8 means 8/255).")] = 8.0,
     steps: Annotated[int, typer.Option(help="PGD steps.")] = 10,
     step_size: Annotated[float, typer.Option("--step-size", help="PGD step size in pixel units.")] = 2.0,
@@ -45,8 +49,9 @@ def robust(
     ood: Annotated[Optional[str], typer.Option(
         help="Out-of-distribution set: a data set name or a folder of class folders (AUPR, AUROC).")] = None,
     ood_protocol: Annotated[Optional[str], typer.Option(
-        "--ood-protocol", help="imagenet-o-200 (Hendrycks et al.; the default for ImageNet-O) or all-classes "
-                               "(the whole test set and all logits; the default otherwise).")] = None,
+        "--ood-protocol", help=f"OOD protocol: {spoken(OOD_PROTOCOLS)} (Hendrycks et al.'s 200 classes, the default "
+                               "for ImageNet-O; or the whole test set and all logits, the default otherwise).",
+        autocompletion=offer(OOD_PROTOCOLS))] = None,
     natural_adversarial: Annotated[Optional[str], typer.Option(
         "--natural-adversarial", help="ImageNet-A folder: accuracy over its 200 classes.")] = None,
     deform: Annotated[bool, typer.Option(
@@ -97,10 +102,13 @@ def subsample(
         help="Trained run whose model scores its training set (id or unique prefix).")],
     ratio: Annotated[Optional[str], typer.Option(
         help="Subset ratio(s) t in (0, 1], comma-separated: one subset each.")] = None,
-    measure: Annotated[str, typer.Option(help="Measure(s), comma-separated: cv, mean, std or random.")] = "cv",
-    order: Annotated[str, typer.Option(help="End of the measure to keep: high or low (high,low for both).")] = "high",
+    measure: Annotated[str, typer.Option(help=f"Measure(s), comma-separated: {spoken(MEASURES)}.",
+                                                     autocompletion=offer(MEASURES, many=True))] = "cv",
+    order: Annotated[str, typer.Option(help=f"End of the measure to keep: {spoken(ORDERS)} (high,low for both).",
+                                                   autocompletion=offer(ORDERS, many=True))] = "high",
     select: Annotated[str, typer.Option(
-        help="Per class: top or interval (the first round(t*N), or evenly spaced ranks).")] = "top",
+        help=f"Per class: {spoken(SELECTS)} (the first round(t*N), or evenly spaced ranks).",
+        autocompletion=offer(SELECTS))] = "top",
     mixes: Annotated[int, typer.Option(help="DCutMix mixes M per anchor.")] = 10,
     partners: Annotated[int, typer.Option(help="Partner images K-1 per mix.")] = 2,
     partner_alpha: Annotated[str, typer.Option(

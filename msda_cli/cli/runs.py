@@ -10,6 +10,8 @@ import typer
 from typing_extensions import Annotated
 
 from msda_cli.checks import check_choice
+from msda_cli.choices import RUN_STATUSES, spoken
+from msda_cli.completion import choices as offer
 from msda_cli import completion
 from msda_cli.errors import MsdaError
 from msda_cli.cli.common import _store, out, runs_app, subsets_app, recipes_app, DbOption, FormatOption
@@ -21,7 +23,7 @@ RunIdArgument = Annotated[str, typer.Argument(help="Run id (or a unique prefix).
 @runs_app.command("list")
 def runs_list(
     status: Annotated[Optional[str], typer.Option(
-        help="Only runs with this status: running, finished, failed or interrupted.")] = None,
+        help=f"Only runs with this status: {spoken(RUN_STATUSES)}.", autocompletion=offer(RUN_STATUSES))] = None,
     where: Annotated[Optional[List[str]], typer.Option(
         help="Only runs with key=value (a column, tag, or a config key such as optim.lr; key=a,b; key!=v).")] = None,
     sort: Annotated[Optional[str], typer.Option(help="Sort by a column, e.g. top1 (best first) or method.")] = None,

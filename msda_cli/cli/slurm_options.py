@@ -8,13 +8,15 @@ import typer
 from typing_extensions import Annotated
 
 from msda_cli.checks import check_choice
+from msda_cli.choices import LAUNCHERS, spoken
+from msda_cli.completion import choices as offer
 from msda_cli.errors import MsdaError
 
-LAUNCHERS = ("local", "slurm")
 _SLURM = "Slurm (--launcher slurm): "
 
 LauncherOption = Annotated[str, typer.Option(
-    help="Where the runs train: local (this machine) or slurm (one job array, one task per run).")]
+    help=f"Where the runs train: {spoken(LAUNCHERS)} (local: this machine; slurm: one job array, one task per run).",
+    autocompletion=offer(LAUNCHERS))]
 PartitionOption = Annotated[Optional[str], typer.Option(help=_SLURM + "the partition.")]
 TimeOption = Annotated[Optional[str], typer.Option(
     "--time", help=_SLURM + "time limit per task (MM, HH:MM:SS, D-HH:MM; default 60 minutes); requeued and resumed "

@@ -8,6 +8,8 @@ import typer
 from typing_extensions import Annotated
 
 from msda_cli.checks import check_int
+from msda_cli.choices import EPOCHS, SELECT_METRICS, spoken
+from msda_cli.completion import choices as offer
 from msda_cli.cli.common import _list, _ints, _store, out, err, app, DbOption, FormatOption
 from msda_cli.cli.slurm_options import (AccountOption, CpusOption, LauncherOption, MaxParallelOption, MemOption,
                                         NodesOption, PartitionOption, QosOption, SlurmOptOption, TimeOption,
@@ -32,10 +34,11 @@ def report(
         "--paper", help="Show the published value beside each cell, and our difference.")] = False,
     runs: Annotated[bool, typer.Option("--runs", help="List the run ids behind each cell.")] = False,
     epoch: Annotated[Optional[str], typer.Option(
-        help="The epoch shown: final or best (the best by validation top-1, else test top-1; default the "
-             "table's).")] = None,
+        help=f"The epoch shown: {spoken(EPOCHS)} (best: by validation top-1, else test top-1; default the "
+             "table's).", autocompletion=offer(EPOCHS))] = None,
     select_by: Annotated[Optional[str], typer.Option(
-        "--select-by", help="Choose each cell's setting by this metric: val_top1, val_loss or top1.")] = None,
+        "--select-by", help=f"Choose each cell's setting by this metric: {spoken(SELECT_METRICS)}.",
+        autocompletion=offer(SELECT_METRICS))] = None,
     over: Annotated[Optional[str], typer.Option(
         help="The keys --select-by chooses among, comma-separated, e.g. mixer.alpha,mixer.eta.")] = None,
     include_unfinished: Annotated[bool, typer.Option(

@@ -21,8 +21,8 @@ from msda_cli.errors import MsdaError
 from msda_cli.report.match import as_number, is_missing
 from msda_cli.report.spec import MetricSpec, TableSpec
 
-# the metrics a setting may be chosen by, and whether lower is better
-SELECT_METRICS = {names.VAL_TOP1: False, names.VAL_LOSS: True, names.TOP1: False}
+# the metrics a setting may be chosen by, and whether lower is better (one source with --help)
+from msda_cli.choices import SELECT_METRICS
 
 
 @dataclass(frozen=True)

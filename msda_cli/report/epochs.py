@@ -18,8 +18,9 @@ import pandas as pd
 from msda_cli import metric_names as names
 from msda_cli.checks import check_choice
 
-FINAL, BEST = "final", "best"
-EPOCHS = (FINAL, BEST)
+from msda_cli.choices import EPOCHS  # one source with --help
+
+FINAL, BEST = EPOCHS
 # per-epoch row (kind train) -> the final metric (kind eval) it stands for at the best epoch
 AT_EPOCH = {names.TEST_TOP1: names.TOP1, names.TEST_TOP5: names.TOP5, names.TEST_LOSS: names.NLL,
             names.VAL_TOP1: names.VAL_TOP1, names.VAL_LOSS: names.VAL_LOSS}

@@ -35,7 +35,7 @@ from msda_cli.errors import MsdaError
 from msda_cli.evaluation import batches, eval_mode, model_device, subset_loader
 from msda_cli.metric_names import AUTOATTACK, CLEAN_TOP1, FGSM, PGD
 
-ATTACKS = (FGSM, PGD, AUTOATTACK)  # AutoAttack runs in robust.autoattack
+from msda_cli.choices import ATTACKS  # one source with --help
 
 
 class AttackResult(NamedTuple):

@@ -14,6 +14,7 @@ protocol unless another is asked for; every other set takes "all-classes".
 from __future__ import annotations
 
 from msda_cli.metric_names import OOD_ALL_CLASSES, OOD_HENDRYCKS
+from msda_cli.choices import OOD_PROTOCOLS  # one source with --help
 
 # The authors' `imagenet_o_wnids` (eval_many_models.py), in the same (sorted) order; the ImageNet-O
 # README lists the same 200 WordNet ids.
@@ -41,7 +42,6 @@ n07768694 n07836838 n07871810 n07873807 n07880968 n09229709 n09472597 n12144580 
 """.split())
 
 HENDRYCKS, ALL_CLASSES = OOD_HENDRYCKS, OOD_ALL_CLASSES
-OOD_PROTOCOLS = (HENDRYCKS, ALL_CLASSES)
 
 
 def is_imagenet_o(name: str) -> bool:

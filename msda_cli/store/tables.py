@@ -13,12 +13,13 @@ from sqlalchemy import Column, Float, ForeignKey, String
 from sqlalchemy.types import TypeDecorator
 from sqlmodel import Field, SQLModel
 
+from msda_cli.choices import RUN_STATUSES  # one source with --help
+
 
 def utcnow() -> datetime:
     return datetime.now(timezone.utc)
 
 
-RUN_STATUSES = ("running", "finished", "failed", "interrupted")
 
 # The text a NaN is stored as: SQLite turns a bound NaN into NULL (and a NOT NULL column refuses
 # it), while ±inf are stored as REAL as they are.
