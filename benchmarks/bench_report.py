@@ -43,6 +43,7 @@ from msda_cli import metric_names as names
 from msda_cli.errors import MsdaError
 from msda_cli.report import TABLES, build_report, list_tables, render
 from msda_cli.report.build import table_plans
+from msda_cli import config
 from msda_cli.report.frame import FINISHED, clear_prepared, prepare
 from msda_cli.report.match import as_matcher
 from msda_cli.report import plan as plans
@@ -163,6 +164,7 @@ def time_dry_run(path: Path) -> None:
                 if not (s.dynamic_rows or s.dynamic_cols)}
     largest = max(distinct, key=distinct.get)
     plans._resolve.cache_clear()  # cold: every plan resolved again, as in one `msda reproduce` call
+    config._parse_file.cache_clear()  # and every recipe file parsed again
     shown = io.StringIO()
     t = time.perf_counter()
     try:

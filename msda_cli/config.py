@@ -10,6 +10,7 @@ to the recipe's own architecture and are dropped when `--arch` names another one
 from __future__ import annotations
 
 import copy
+import functools
 import itertools
 import math
 import os
@@ -129,6 +130,21 @@ def list_recipe_names() -> list[str]:
     return sorted(p.stem for p in RECIPES_DIR.glob("*.yaml") if not p.stem.startswith("_"))
 
 
+def _parsed(path: Path):
+    """A recipe file's YAML, parsed once per version of the file (planning a grid table reads each
+    recipe thousands of times); callers copy before changing it."""
+    st = path.stat()
+    return _parse_file(str(path.resolve()), st.st_mtime_ns, st.st_size)
+
+
+@functools.lru_cache(maxsize=512)
+def _parse_file(path: str, _mtime_ns: int, _size: int):
+    try:
+        return yaml.safe_load(Path(path).read_text())
+    except yaml.YAMLError as e:
+        raise MsdaError(f"recipe {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+
+
 def recipe_chain(name_or_file: str) -> list[Path]:
     """The recipe's file and the files it extends, base first."""
     chain: list[Path] = []
@@ -138,7 +154,7 @@ def recipe_chain(name_or_file: str) -> list[Path]:
         path = recipe_path(str(current), near)
         near = path.parent
         chain.insert(0, path)
-        raw = yaml.safe_load(path.read_text()) or {}
+        raw = _parsed(path) or {}
         current = raw.get("extends") if isinstance(raw, dict) else None
     return chain
 
@@ -157,10 +173,7 @@ def read_recipe(name_or_file: str, _seen: tuple = (), near: Path | None = None) 
     """A recipe as a raw dict; `extends: BASE` merges the recipe over another one (BASE is looked up
     beside the recipe's file first, then among the packaged recipes)."""
     path = recipe_path(name_or_file, near)
-    try:
-        raw = yaml.safe_load(path.read_text())
-    except yaml.YAMLError as e:
-        raise MsdaError(f"recipe {path} is not valid YAML: {str(e).splitlines()[0]}") from None
+    raw = copy.deepcopy(_parsed(path))
     if not isinstance(raw, dict):
         raise MsdaError(f"recipe {path} must be a mapping of keys to values")
     base = raw.pop("extends", None)

@@ -72,6 +72,7 @@ class TablePlan:
     untrainable: list[tuple[str, str]]  # (cell, reason)
     seeds: list[int]
     retry_failed: bool = False
+    _sources: set[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_launch(self) -> list[PlannedRun]:
         """Runs to train or resume now (subset runs once their subset exists)."""
@@ -91,9 +92,15 @@ class TablePlan:
         if pr.status not in ("to run", "interrupted") and not (pr.status == "failed" and self.retry_failed):
             return []
         needs = list(dict.fromkeys(f for f, _ in pr.needs))
-        if any(o.subset_of is not None and o.subset_of[0] is pr and o.subset_id is None for o in self.runs):
+        if id(pr) in self._awaited_sources():
             needs.append(self.spec.plan.subsets)
         return needs
+
+    def _awaited_sources(self) -> set[int]:
+        """ids of the planned runs whose subsets some planned run still waits for (once per plan, not per run)."""
+        if self._sources is None:
+            self._sources = {id(o.subset_of[0]) for o in self.runs if o.subset_of is not None and o.subset_id is None}
+        return self._sources
 
     def todo(self, pr: PlannedRun) -> str:
         """What is left to do for the planned run, follow-ups included."""
@@ -260,6 +267,7 @@ def _match(plan: TablePlan, store) -> None:
             pr.run = min(latest_first, key=lambda r: STATUS_ORDER.index(r["status"]))
         if pr.status == "finished":
             pr.missing = [f for f, ms in pr.needs if not _has_metric(prep, ms, pr.run["id"])]
+    plan._sources = None  # the subsets found change which sources are awaited
     waiting = {id(pr.subset_of[0]): pr.subset_of[0] for pr in plan.runs if pr.subset_of and pr.subset_id is None}
     for src in waiting.values():
         if src.status == "finished":  # some subset of this source is still to make
@@ -332,7 +340,6 @@ def launch(todo: list[PlannedRun], req: Request, store, launcher: dict, console,
         new = [pr.res.request(pr.seed, req.data_dir, pr.subset_id) for pr in todo if pr.run is None]
         resumed = [store.get_run(pr.run["id"]) for pr in todo if pr.run is not None]
         return launch_planned(new, resumed, store.target, slurm, console, out)
-
 
     specs = []
     for pr in todo:
