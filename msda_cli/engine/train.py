@@ -31,6 +31,7 @@ from msda_cli.engine.checkpoint import (CHECKPOINT_NAME, RESUME_KEYS, load_check
 from msda_cli.errors import RunFailed
 from msda_cli.evaluation import evaluate
 from msda_cli.faults import declare, fault_point
+from msda_cli.store.progress import ProgressFile
 from msda_cli.metric_names import (EPOCH_TIME, EVAL, IMAGES_PER_S, LR, NLL, RAW_TOP1, TEST_LOSS, TEST_TOP1, TEST_TOP5,
                                    TOP1, TOP5, TRAIN, TRAIN_LOSS, TRAIN_TIME, VAL_LOSS, VAL_TOP1)
 
@@ -172,10 +173,13 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     lease = store.leases[run_id] if main else None  # renewed by its heartbeat thread, never per step
     task = progress.add_task(f"run {run_id}", total=cfg.epochs * steps_per_epoch,
                              completed=start_epoch * steps_per_epoch) if progress and main else None
+    live = ProgressFile(run_dir, start_epoch, cfg.epochs, steps_per_epoch) if main else None  # runs list: step, ETA
 
     def on_step():
         if task is not None:
             progress.advance(task)
+        if live is not None:
+            live.tick()
         if lease is not None:
             lease.check()  # the heartbeat found the run deleted or taken over: stop within the epoch
 
