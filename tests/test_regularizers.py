@@ -7,7 +7,8 @@ import torch
 
 from msda_cli.errors import MsdaError
 from msda_cli.models import build_model
-from msda_cli.models.regularizers import DropBlock, dropblock_gamma, dropblock_mask, linear_survival, stochastic_residual
+from msda_cli.models.regularizers import (DropBlock, dropblock_gamma, dropblock_mask, linear_survival,
+                                          stochastic_residual)
 
 torch.set_num_threads(1)
 

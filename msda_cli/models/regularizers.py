@@ -1,9 +1,9 @@
 """Structural regularizers of residual networks: stochastic depth and DropBlock.
 
 Stochastic depth (Huang et al., 2016, "Deep networks with stochastic depth"): each residual block l of L
-survives with probability p_l = 1 - (l / L)(1 - p_L), the paper's linear decay rule ("p_0 = 1 and p_L = 0.5
-throughout"); a dropped block passes only its shortcut. One draw per block per mini-batch, as the paper
-drops whole blocks. The surviving branch is scaled by 1 / p_l in training, so that evaluation is the
+survives with probability p_l = 1 - (l / L)(1 - p_L), the paper's linear decay rule (its experiments use
+p_L = 0.5; the paper is not in shared/papers); a dropped block passes only its shortcut. One draw per block
+per mini-batch (a CPU scalar from torch's global RNG: no device sync), as the paper drops whole blocks. The surviving branch is scaled by 1 / p_l in training, so that evaluation is the
 identity (the paper instead scales by p_l at test time: the same expectation).
 
 DropBlock (Ghiasi, Lin & Le, 2018): block centres are drawn with rate
