@@ -17,6 +17,7 @@ from msda_cli.robust.autoattack import evaluate_autoattack
 torchattacks = pytest.importorskip("torchattacks")
 
 EPS = 3  # pixel units: PGD leaves some of the tiny model's examples standing
+STANDARD = {"apgd-ce": 100, "apgd-t": 100, "fab-t": 100, "square": 5000}  # Croce & Hein's standard AutoAttack
 
 
 def tiny_model(k=10, seed=0):
@@ -60,9 +61,11 @@ def test_autoattack_is_torchattacks_standard_autoattack_on_the_still_robust_and_
     assert (clean_name, clean, clean_params) == (CLEAN_TOP1, 100.0 * 20 / 24, {"n_examples": 24})
     assert name == AUTOATTACK and epoch is None
     assert params == {"attack": "autoattack", "version": "standard", "norm": "Linf", "eps": 3, "n_examples": 24,
-                      "mode": "white-box", "library": "torchattacks"}
+                      "mode": "white-box", "library": "torchattacks", "iterations": STANDARD}
 
     direct = torchattacks.AutoAttack(model, norm="Linf", eps=EPS / 255, version="standard", n_classes=4, seed=0)
+    for sub in direct._autoattack.attacks[:3]:  # APGD-CE, APGD-T, FAB-T at the standard's 100 on their side too
+        sub.steps = 100
     with torch.no_grad():
         theirs = int(model(direct(x, y)).argmax(dim=1).eq(y).sum())
     assert value == 100.0 * theirs / 24
@@ -77,13 +80,15 @@ def test_autoattack_takes_at_most_nine_target_classes_and_keeps_the_random_state
 
     model = tiny_model(k=k)
     x, y = labelled(model, n=8, wrong=2)
-    made, real = [], torchattacks.AutoAttack.__init__
+    made, built, real = [], [], torchattacks.AutoAttack.__init__
     monkeypatch.setattr(torchattacks.AutoAttack, "__init__",
-                        lambda self, *a, **kw: made.append(kw["n_classes"]) or real(self, *a, **kw))
+                        lambda self, *a, **kw: made.append(kw["n_classes"]) or built.append(self) or real(self, *a, **kw))
     rng = torch.get_rng_state()
     correct, robust = still_robust(model, x, y, eps=64, num_classes=k)  # a large ε: APGD-CE breaks them all
     assert torch.equal(torch.get_rng_state(), rng)  # torchattacks reseeds the global generator; ours is restored
     assert made == [min(k, 10)]  # torchattacks attacks n_classes - 1 targets: the standard's 9, or all
+    apgd, apgd_t, fab_t, square = built[0]._autoattack.attacks
+    assert (apgd.steps, apgd_t.steps, fab_t.steps, square.n_queries) == (100, 100, 100, 5000)  # not torchattacks' 10
     assert correct.sum() == 6 and not robust.any()
 
 
@@ -105,7 +110,8 @@ def test_msda_robust_autoattack_stores_its_settings(msda, trained, monkeypatch):
     (_, clean, _), (name, value, params) = rows[-2:]
     assert name == AUTOATTACK and 0 <= value <= clean and AUTOATTACK in r.stdout
     assert json.loads(params) == {"attack": "autoattack", "version": "standard", "norm": "Linf", "eps": 32,
-                                  "n_examples": 24, "mode": "white-box", "library": "torchattacks"}
+                                  "n_examples": 24, "mode": "white-box", "library": "torchattacks",
+                                  "iterations": STANDARD}
 
     before = query(db, "SELECT count(*) FROM metric")
     monkeypatch.setitem(sys.modules, "torchattacks", None)  # not installed

@@ -20,7 +20,8 @@ Metric rows (values in percent), names and params:
                              mode: "white-box" | "gray-box" | "black-box",
                              source_run: run id of the crafting model, or null (white-box)}
 `autoattack`                {attack: "autoattack", version: "standard", norm: "Linf", eps, n_examples,
-                             mode: "white-box", library: "torchattacks"}   (see `autoattack`)
+                             mode: "white-box", library: "torchattacks",
+                             iterations: {apgd-ce, apgd-t, fab-t: 100, square: 5000}}   (see `autoattack`)
 `ood_aupr`, `ood_auroc`     {ood_set, protocol: "imagenet-o-200" | "all-classes", n_in, n_out}
                             (score −max softmax, OOD = positive; protocols: `imagenet_o`)
 `natural_adv_top1`          {dataset_dir (resolved path), protocol: "imagenet-a-200", n_examples}
