@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from msda_cli.metric_names import EVAL, TEST_TOP1, TOP1, TRAIN, VAL_TOP1
+from msda_cli.metric_names import EVAL, TEST_TOP1, TEST_TOP5, TOP1, TOP5, TRAIN, VAL_TOP1
 from msda_cli.report import TABLES, build_report, render
 from msda_cli.store import Store
 from test_report import _run, plan_config
@@ -96,6 +96,13 @@ def test_epoch_best_is_the_highest_test_top1_without_a_val_split(tmp_path):
     assert "best" in best.caption and "final" not in final.caption.lower().split("epoch:")[0]
 
 
+def test_epoch_best_ties_go_to_the_last_epoch_as_in_the_cutmix_code(tmp_path):
+    # epochs 1 and 2 share the best top-1; CutMix's `is_best = err1 <= best_err1` keeps epoch 2 (and its top-5)
+    store, _ = _epoch_store(tmp_path, {TEST_TOP1: [50.0, 70.0, 70.0, 60.0], TEST_TOP5: [80.0, 85.0, 90.0, 95.0]})
+    best = build_report(store, rows="method", cols="arch", metric=TOP5, epoch="best")
+    assert best.cell("Mixup", "RN56").mean == 90.0
+
+
 def test_epoch_best_follows_the_validation_split_where_there_is_one(tmp_path):
     store, _ = _epoch_store(tmp_path, {TEST_TOP1: [50.0, 70.0, 60.0], VAL_TOP1: [80.0, 70.0, 90.0]})
     best = build_report(store, rows="method", cols="arch", epoch="best")
@@ -109,6 +116,11 @@ def test_tables_state_their_epoch_and_the_caption_says_it(tmp_path):
     assert "Epoch: each run's final. The paper does not say which epoch" in rep.caption
     assert build_report(store, table="2", epoch="best").cell("Mixup", "RN56").mean == 70.0
     assert 'The paper reports the best epoch (the CutMix paper' in build_report(store, table="dcutmix-1").caption
+    # Table 2's baselines are the Co-Mixup paper's, whose README cites the last checkpoint
+    assert TABLES["dcutmix-2"].epoch == "final"
+    caption = build_report(store, table="dcutmix-2").caption
+    assert "The paper reports the final epoch (the Co-Mixup paper" in caption and "80.19%" in caption
+    assert "CutMix paper" not in caption
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -82,7 +82,8 @@ def test_autoattack_takes_at_most_nine_target_classes_and_keeps_the_random_state
     x, y = labelled(model, n=8, wrong=2)
     made, built, real = [], [], torchattacks.AutoAttack.__init__
     monkeypatch.setattr(torchattacks.AutoAttack, "__init__",
-                        lambda self, *a, **kw: made.append(kw["n_classes"]) or built.append(self) or real(self, *a, **kw))
+                        lambda self, *a, **kw: made.append(kw["n_classes"]) or built.append(self)
+                        or real(self, *a, **kw))
     rng = torch.get_rng_state()
     correct, robust = still_robust(model, x, y, eps=64, num_classes=k)  # a large ε: APGD-CE breaks them all
     assert torch.equal(torch.get_rng_state(), rng)  # torchattacks reseeds the global generator; ours is restored

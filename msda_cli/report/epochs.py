@@ -1,12 +1,12 @@
 """Which epoch a report shows: each run's final one (its stored final metrics) or its best one.
 
-`--epoch best` is the epoch of the highest validation top-1 where the run holds a validation split
-out (`data.val_fraction`), else the epoch of the highest test top-1 (the first such epoch), as the
-CutMix paper reports "averaged best performances during training". The final frame's clean test
-metrics (kind eval: top1, top5, nll, val_top1, val_loss) are then replaced by that epoch's per-epoch
-rows (test_top1, test_top5, test_loss, val_top1, val_loss); a run without per-epoch rows of a metric keeps
-its final value of it, and the caption counts such runs. ECE (not stored per epoch) goes where a best
-epoch exists; the measurements of other commands (robust, subsample, analysis) are of the stored
+`--epoch best` is the epoch of the highest validation top-1 where the run holds a validation split out
+(`data.val_fraction`), else the epoch of the highest test top-1 (the last such epoch, as the CutMix code's
+`is_best = err1 <= best_err1`), as the CutMix paper reports "averaged best performances during training". The
+final frame's clean test metrics (kind eval: top1, top5, nll, val_top1, val_loss) are then replaced by that
+epoch's per-epoch rows (test_top1, test_top5, test_loss, val_top1, val_loss); a run without per-epoch rows of
+a metric keeps its final value of it, and the caption counts such runs. ECE (not stored per epoch) goes where
+a best epoch exists; the measurements of other commands (robust, subsample, analysis) are of the stored
 checkpoint whichever epoch is shown.
 """
 
@@ -52,9 +52,9 @@ def best_epochs(rows: pd.DataFrame) -> pd.DataFrame:
             wide[name] = np.nan
     has_val = wide.groupby("run_id")[names.VAL_TOP1].transform(lambda v: v.notna().any())
     wide["score"] = np.where(has_val, wide[names.VAL_TOP1], wide[names.TEST_TOP1])
-    wide = wide.dropna(subset=["score"]).sort_values(["run_id", "epoch"], kind="stable")
-    first_best = wide.groupby("run_id")["score"].idxmax()  # the first epoch of the highest score
-    return wide.loc[first_best, ["run_id", "epoch", *AT_EPOCH]].reset_index(drop=True)
+    wide = wide.dropna(subset=["score"]).sort_values(["run_id", "epoch"], ascending=[True, False], kind="stable")
+    last_best = wide.groupby("run_id")["score"].idxmax()  # ties: the last, as CutMix's `is_best = err1 <= best_err1`
+    return wide.loc[last_best, ["run_id", "epoch", *AT_EPOCH]].reset_index(drop=True)
 
 
 def at_best_epoch(final: pd.DataFrame, rows: pd.DataFrame) -> tuple[pd.DataFrame, int]:
