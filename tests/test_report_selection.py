@@ -6,7 +6,9 @@ from __future__ import annotations
 import pytest
 
 from msda_cli.metric_names import EVAL, TEST_TOP1, TEST_TOP5, TOP1, TOP5, TRAIN, VAL_TOP1
+from msda_cli.errors import MsdaError
 from msda_cli.report import TABLES, build_report, render
+from msda_cli.report.choice import make_selection
 from msda_cli.store import Store
 from test_report import _run, plan_config
 
@@ -60,9 +62,27 @@ def test_the_best_mean_validation_setting_is_chosen_and_its_test_numbers_shown(s
 
 def test_selection_by_arguments_on_a_table_without_one(store):
     store, ids = store
-    # by test top-1 instead: alpha 0.1 wins
-    rep = build_report(store, table="mixupe-4", select_by=TOP1, over="mixer.alpha")
+    from dataclasses import replace
+
+    from msda_cli.report.build import build_table
+    from msda_cli.report.frame import prepare
+
+    # by test top-1 instead, on a table that chooses by nothing itself: alpha 0.1 wins, and the caption warns
+    spec = replace(TABLES["mixupe-4"], select_by=None, over=())
+    rep = build_table(prepare(store.final_metrics_frame(), []), spec, None, {}, False, False, False,
+                      selection=make_selection(TOP1, "mixer.alpha", spec))
     assert rep.cell("Iris", "Mixup").mean == pytest.approx(100 - 71.0)
+    assert "selected on the test set (optimistic)" in rep.caption
+
+
+def test_a_table_chosen_by_validation_is_not_tuned_on_the_test_set(store, msda, db_path):
+    store, ids = store
+    with pytest.raises(MsdaError, match="on its test set"):
+        build_report(store, table="mixupe-4", select_by=TOP1, over="mixer.alpha")
+    Store(db_path)
+    r = msda("report", "--table", "mixupe-4", "--select-by", "top1")
+    assert r.code == 2 and "--select-by top1" in r.stderr and len(r.stderr.strip().splitlines()) == 1, r.stderr
+    assert "optimistic" not in build_report(store, table="mixupe-4").caption
 
 
 def test_without_selection_the_grid_runs_are_another_setting(store):

@@ -24,6 +24,8 @@ from msda_cli.report.spec import MetricSpec, TableSpec
 # the metrics a setting may be chosen by, and whether lower is better (one source with --help)
 from msda_cli.choices import SELECT_METRICS
 
+VALIDATION = (names.VAL_TOP1, names.VAL_LOSS)  # the metrics of a held-out split, not of the test set
+
 
 @dataclass(frozen=True)
 class Selection:
@@ -41,7 +43,8 @@ class Selection:
     def describe(self) -> str:
         what = {names.VAL_TOP1: "validation top-1", names.VAL_LOSS: "validation loss", names.TOP1: "test top-1"}
         return (f"{'lowest' if self.lower_is_better else 'best'} mean {what[self.metric]} over seeds "
-                f"among the values of {', '.join(self.over)}")
+                f"among the values of {', '.join(self.over)}"
+                + ("" if self.metric in VALIDATION else ", selected on the test set (optimistic)"))
 
 
 @dataclass
@@ -69,6 +72,9 @@ def make_selection(select_by: str | None, over: str | tuple | list | None, spec:
         raise MsdaError("--over names the keys a setting is chosen among; give --select-by METRIC too "
                         f"({', '.join(SELECT_METRICS)})")
     check_choice("--select-by", metric, tuple(SELECT_METRICS))
+    if spec.select_by in VALIDATION and metric not in VALIDATION:
+        raise MsdaError(f"--select-by {metric} would tune table {spec.id} on its test set; the paper chooses by "
+                        f"{spec.select_by} (leave --select-by out, or pick {' or '.join(VALIDATION)})")
     if not keys:
         raise MsdaError("--select-by needs --over KEY,.. (the config keys whose values it chooses among)")
     if spec.source is None:
