@@ -26,7 +26,8 @@ def run_eval(store, run_id: str, device: str, dataset: str | None = None,
              data_dir: str | None = None) -> tuple[str, pd.DataFrame]:
     """Evaluate `run_id` on a test split and store the metrics; returns (run id, one-row frame)."""
     loaded = load_run(store, run_id, device=device, data_dir=data_dir, dataset=dataset)
-    loader = DataLoader(loaded.test_set, batch_size=loaded.config.eval_batch_size, shuffle=False)
+    loader = DataLoader(loaded.test_set, batch_size=loaded.config.eval_batch_size, shuffle=False,
+                        collate_fn=loaded.test_set.info.collate)
     metrics = evaluate(loaded.model, loader)
     other = dataset is not None and dataset != json.loads(loaded.run.config)["dataset"]
     prefix = f"{dataset}_" if other else ""

@@ -11,12 +11,14 @@ from pathlib import Path
 
 import numpy as np
 
+from msda_cli.data.tu import TU_SETS
 from msda_cli.data.uci import LAYOUTS as UCI_LAYOUTS
 from test_data import (  # noqa: F401  (re-exported for other tests)
     pattern_images, write_cifar10, write_cifar100, write_class_folders, write_png, write_svhn, write_tiny_imagenet,
 )
 from ucifiles import write_uci  # MixupE Table 4's sets in their official formats
 from speechfiles import write_speech  # MixupE Table 5's Speech Commands folders
+from tufiles import write_tu_set  # MixupE Table 6's TUDatasets
 
 SEXES = ("M", "F", "I")
 
@@ -73,6 +75,8 @@ def write_dataset(name: str, root: Path, options: dict | None = None) -> Path:
         write_uci(name, root)
     elif name == "speech-commands":
         write_speech(root, per_word=3)
+    elif name in TU_SETS:
+        write_tu_set(name, root)
     elif name == "tabular":
         for key in ("path", "test_path"):
             if options.get(key):

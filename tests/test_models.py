@@ -23,11 +23,12 @@ NAMES = {
     "digits-cnn", "mlp", "resnet56", "wrn28-2", "wrn28-8", "wrn28-10", "wrn16-8",
     "preactresnet18", "preactresnet34", "preactresnet50", "preactresnet101",
     "pyramidnet110", "pyramidnet200", "resnext29-4-24", "resnet50", "resnet152", "vit-b16", "coatnet-0",
-    "lenet", "vgg11", "vgg13",
+    "lenet", "vgg11", "vgg13", "gin",
 }  # fmt: skip
 SPECTROGRAM = {"lenet", "vgg11", "vgg13"}  # linear layers sized for 160×101 (test_data_speech.py tests them too)
 TIMM = {"vit-b16", "coatnet-0"}  # tested in test_models_timm.py (their input size is an option)
-RESIDUAL = sorted(NAMES - {"digits-cnn", "mlp"} - TIMM - SPECTROGRAM)
+GRAPH = {"gin"}  # takes graph batches: tested in test_data_tu.py
+RESIDUAL = sorted(NAMES - {"digits-cnn", "mlp"} - TIMM - SPECTROGRAM - GRAPH)
 MLP_FEATURES = 8
 
 
@@ -117,7 +118,7 @@ def test_head_grows_with_classes_by_feature_width():
     assert n_params("pyramidnet200", 100) - n_params("pyramidnet200", 10) == 90 * (4 * (16 + 240) + 1)
 
 
-@pytest.mark.parametrize("name", sorted(NAMES - TIMM))
+@pytest.mark.parametrize("name", sorted(NAMES - TIMM - GRAPH))
 def test_forward_shape(name):
     model = make(name, num_classes=7)
     with torch.no_grad():
@@ -188,7 +189,7 @@ def test_normalized_wrapper_forwards_manifold_layers():
 BIG = {"pyramidnet200", "preactresnet101", "wrn28-10", "wrn28-8"}  # siblings of smaller family members
 
 
-@pytest.mark.parametrize("name", sorted(NAMES - BIG - TIMM))
+@pytest.mark.parametrize("name", sorted(NAMES - BIG - TIMM - GRAPH))
 def test_every_parameter_gets_a_gradient(name):
     """No dead modules: every parameter is on the forward path (so counts are meaningful)."""
     model = make(name).train()

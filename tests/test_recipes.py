@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from conftest import query
 from fakedata import write_cifar100, write_dataset
 from msda_cli.config import check_names, list_recipe_names, read_recipe, switch_method, validate
+from msda_cli.data.tu import TU_SETS
 from msda_cli.engine import build
 from msda_cli.metric_names import ECE, EVAL, NLL, TOP1, TOP5, TRAIN_LOSS
 from msda_cli.mixing import MIXERS, build_mixer
@@ -204,6 +205,8 @@ def test_every_recipe_builds_data_and_model_and_trains_two_steps(configs, tmp_pa
     stepped: set[tuple[str, str]] = set()
     for g, names in enumerate(groups.values()):
         first = configs[names[0]]
+        if first.dataset in TU_SETS:  # graph batches: test_data_tu steps every graph recipe
+            continue
         root = write_dataset(first.dataset, tmp_path / f"data{g}", first.data.options)
         data = {}
         for train in (True, False):
@@ -250,7 +253,7 @@ def test_every_recipe_builds_data_and_model_and_trains_two_steps(configs, tmp_pa
             losses = two_steps(cfg, model, small(x[:STEP_BATCH - 1], cfg.arch), y[:STEP_BATCH - 1],
                                info.num_classes)
             assert all(math.isfinite(v) and v >= 0 for v in losses), (name, losses)
-    every_pair = {(c.arch, c.method) for c in configs.values()}
+    every_pair = {(c.arch, c.method) for c in configs.values() if c.dataset not in TU_SETS}
     assert stepped == every_pair
 
 

@@ -13,7 +13,8 @@ inside the package (digits, iris ...) need no download. Families, one module eac
 `digits`, `cifar` (cifar10, cifar100), `svhn`, `mnist` (mnist, fashion-mnist),
 `tinyimagenet`, `imagenet` (imagenet, imagenet100, imagefolder), `tabular` (tabular,
 abalone, iris, wine, breast-cancer), `uci` (MixupE Table 4's sets from their official files),
-`speech` (speech-commands: MixupE Table 5's spectrograms).
+`speech` (speech-commands: MixupE Table 5's spectrograms), `tu` (MixupE Table 6's graphs: mutag, nci1, ptc,
+proteins, imdb-binary, imdb-multi).
 """
 
 from __future__ import annotations
@@ -21,6 +22,7 @@ from __future__ import annotations
 import inspect
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 
 import numpy as np
 import torch
@@ -48,6 +50,7 @@ class DatasetInfo:
     std: tuple[float, ...]
     classes: list[str] = field(default_factory=list)
     note: str = ""  # something the user should know (e.g. "test split = training folder")
+    collate: Callable | None = None  # a DataLoader's collate_fn for samples torch's default cannot batch (graphs)
 
     @property
     def is_image(self) -> bool:
@@ -150,3 +153,4 @@ from msda_cli.data import uci  # noqa: E402,F401
 from msda_cli.data import mnist  # noqa: E402,F401
 from msda_cli.data import digits  # noqa: E402,F401
 from msda_cli.data import speech  # noqa: E402,F401
+from msda_cli.data import tu  # noqa: E402,F401

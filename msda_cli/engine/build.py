@@ -51,7 +51,7 @@ def build_train_batches(cfg: Config, train_set: LabeledDataset, sampler, batch_s
         return DeviceBatches(train_set, sampler, batch_size, drop_last, device, generator)
     return DataLoader(train_set, batch_size=batch_size, sampler=sampler, drop_last=drop_last,
                       num_workers=cfg.data.workers, pin_memory=device.type == "cuda", generator=generator,
-                      persistent_workers=False)
+                      persistent_workers=False, collate_fn=train_set.info.collate)
 
 
 def build_network(cfg: Config, info) -> Normalized:

@@ -82,8 +82,8 @@ def train_one_epoch(model, mixer, loader, optimizer, scheduler, accelerator, num
         if ema is not None:
             ema.update(accelerator.unwrap_model(model))
         value = out.value if out.value is not None else out.loss
-        loss_sum += value.detach().float() * x.shape[0]
-        seen += x.shape[0]
+        loss_sum += value.detach().float() * y.shape[0]  # y: a graph batch has no shape
+        seen += y.shape[0]
         if on_step is not None:
             on_step()
     totals = torch.stack([loss_sum, torch.tensor(float(seen), device=device)])
@@ -129,7 +129,8 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     train_loader = build.build_train_batches(cfg, train_set, sampler, per_process_batch, drop_last,
                                              accelerator.device, loader_gen)
     test_loader, val_loader = (DataLoader(held, batch_size=cfg.eval_batch_size, shuffle=False, num_workers=workers,
-                                          pin_memory=pin) if held is not None else None for held in (test_set, val_set))
+                                          pin_memory=pin, collate_fn=held.info.collate)
+                               if held is not None else None for held in (test_set, val_set))
 
     model = build.build_network(cfg, info)
     if cfg.channels_last:

@@ -70,7 +70,8 @@ def predict(model: nn.Module, loader: Iterable, accelerator=None, transform: Cal
     with eval_mode(model):
         for i, (x, y) in enumerate(batches(loader, total, description, progress)):
             if accelerator is None:
-                x = x.to(device, torch.float32, non_blocking=True)
+                # a graph batch (PyG Batch) moves as a whole; its features are float already
+                x = x.to(device, torch.float32, non_blocking=True) if torch.is_tensor(x) else x.to(device)
                 logits = model(x if transform is None else transform(x, i))
             else:
                 with accelerator.autocast():

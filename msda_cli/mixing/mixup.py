@@ -1,7 +1,8 @@
 """Mixup (Zhang et al., 2018): x̃ = λx + (1−λ)x[π], ỹ = λy + (1−λ)y[π], λ ~ Beta(α, α).
 
 Works on images [B, C, H, W] and on tabular rows [B, D]. `mask_mode: batch` (the authors'
-code) draws one λ per batch, `sample` one per sample.
+code) draws one λ per batch, `sample` one per sample. A model with a `representation()` (GIN's graph
+readout) is mixed there instead (mixing/hidden.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,8 @@ import torch
 
 from msda_cli.checks import check_float
 from msda_cli.mixing import register_mixer
-from msda_cli.mixing.base import MixOutput, TwoImageMixer, to_device
+from msda_cli.mixing.base import LossOutput, MixOutput, TwoImageMixer, soft_cross_entropy, to_device
+from msda_cli.mixing.hidden import batch_size, mixed_forward, mixed_target, representation_layer
 from msda_cli.mixing.masks import gather_like
 
 
@@ -35,3 +37,12 @@ class Mixup(TwoImageMixer):
         x_mix, w = mixup_blend(x, index[1], params["lam"])
         mask = w.expand(w.shape[0], 1, *x.shape[2:]) if x.dim() == 4 else w.view(-1, 1)
         return self.finish(x, y, num_classes, index, x_mix, mask, realized=params["lam"])
+
+    def loss(self, model, x, y, num_classes: int, generator: torch.Generator | None = None) -> LossOutput:
+        """At the input, or at the model's `representation()` where it has one (mixing/hidden.py)."""
+        layer = representation_layer(model)
+        if layer is None:
+            return super().loss(model, x, y, num_classes, generator=generator)
+        params = self.draw((batch_size(x, y),), generator=generator)
+        logits, _ = mixed_forward(model, layer, x, params, clean=False)
+        return LossOutput(soft_cross_entropy(logits, mixed_target(y, num_classes, self.smoothing, params)), logits)

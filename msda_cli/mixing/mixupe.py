@@ -17,7 +17,8 @@ The clean forward is batched with the mixed one: one forward over torch.cat([x̃
 states 1.3× Mixup's step (on a GPU; on the CPU, where the second half of the batch costs as much
 as the first, 2.2–2.5×: benchmarks/bench_step.py). Note that BatchNorm layers therefore see the concatenated batch
 (mixed and clean samples together) in their batch statistics. `LossOutput.value` is the Mixup
-loss L_mix (what is logged).
+loss L_mix (what is logged). A model with a `representation()` (GIN's graph readout) is mixed there, its
+clean and mixed representations in one forward (mixing/hidden.py).
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from msda_cli.checks import check_choice, check_float
 from msda_cli.errors import MsdaError
 from msda_cli.mixing import MIXERS, register_mixer
 from msda_cli.mixing.base import LossOutput, MixOutput, one_hot, soft_cross_entropy
+from msda_cli.mixing.hidden import batch_size, mixed_forward, mixed_target, representation_layer
 from msda_cli.mixing.mixup import Mixup
 
 CODE_THRESHOLD = 1.0  # τ in the authors' code
@@ -65,14 +67,24 @@ class MixupE(Mixup):
         return super().mix(x, y, num_classes, generator=generator, lam=lam)
 
     def loss(self, model, x, y, num_classes: int, generator: torch.Generator | None = None) -> LossOutput:
-        out = self(x, y, num_classes, generator=generator)
-        B = x.shape[0]
-        if self.erm:  # mixed batch = clean batch: one forward serves both terms
+        layer = representation_layer(model)
+        B = batch_size(x, y)
+        if layer is not None and self.erm:  # mixed at the representation: the ablation's batch is the clean one
             logits = clean = model(x)
+            target = one_hot(y, num_classes, self.smoothing).to(logits.device)
+        elif layer is not None:  # one encoder forward gives [mixed; clean] representations
+            params = self.draw((B,), generator=generator)
+            logits, clean = mixed_forward(model, layer, x, params, clean=True)
+            target = mixed_target(y, num_classes, self.smoothing, params)
         else:
-            logits_all = model(torch.cat([out.x, x], dim=0))
-            logits, clean = logits_all[:B], logits_all[B:]
-        l_mix = soft_cross_entropy(logits, out.y)
+            out = self(x, y, num_classes, generator=generator)
+            target = out.y
+            if self.erm:  # mixed batch = clean batch: one forward serves both terms
+                logits = clean = model(x)
+            else:
+                logits_all = model(torch.cat([out.x, x], dim=0))
+                logits, clean = logits_all[:B], logits_all[B:]
+        l_mix = soft_cross_entropy(logits, target)
         q = q_hat(clean, y, num_classes)
         e = expected_one_minus_lam(self.alpha)
         if self.variant == "paper":

@@ -32,7 +32,7 @@ class Normalized(nn.Module):
         self.register_buffer("std", torch.as_tensor(std, dtype=torch.float32).view(shape))
 
     def forward(self, x):
-        if x.dim() == 4:
+        if torch.is_tensor(x) and x.dim() == 4:  # a graph batch (GIN) passes as it is
             x = (x - self.mean) / self.std
         return self.net(x)
 
@@ -72,3 +72,4 @@ from msda_cli.models import (  # noqa: E402,F401
     resnet_cifar, wide_resnet, preact_resnet, pyramidnet, resnext, resnet_imagenet, mlp, small, timm_models,
 )
 from msda_cli.models import speech  # noqa: E402,F401  (LeNet, VGG-11, VGG-13 for spectrograms)
+from msda_cli.models import gin  # noqa: E402,F401  (GIN for graphs, MixupE Table 6)

@@ -124,10 +124,12 @@ class CellRuns:
     """Which runs a cell counts: its plan's setting (paper tables) and its headers' filters, with the
     user's `--where`; the keys the user filters on replace the plans' values of those keys."""
 
-    def __init__(self, prep: Prepared, user_runs: dict[str, Match], counted: np.ndarray):
+    def __init__(self, prep: Prepared, user_runs: dict[str, Match], counted: np.ndarray,
+                 averages: tuple[str, ...] = ()):
         self.prep, self.counted = prep, counted
         self.user_mask = prep.run_mask(user_runs)
-        self.drop = frozenset(user_runs)
+        self.averaged = frozenset(averages)  # a cell's runs may differ on these, as on their seeds
+        self.drop = frozenset(user_runs) | self.averaged
 
     def plan_masks(self, res: Resolved, free: frozenset = frozenset()) -> tuple[np.ndarray, np.ndarray]:
         """(runs of the plan's setting, runs with the plan's data set, architecture, method and data);
@@ -167,8 +169,8 @@ class CellRuns:
 
     def mixed_keys(self, idx: np.ndarray) -> list[str]:
         """The keys on which the settings of these runs differ (none if they share one)."""
-        first, *others = self.prep.distinct_settings(idx) or [None]
-        return sorted({k for theirs in others for k in differing_keys(first, theirs)})
+        first, *others = self.prep.distinct_settings(idx, self.averaged) or [None]
+        return sorted({k for theirs in others for k in differing_keys(first, theirs, self.averaged)})
 
 
 def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[str, Match], paper: bool,
@@ -179,7 +181,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     user_runs, user_params = split_params(user)
     finished = prep.columns["status"].to_numpy(dtype=object) == FINISHED
     counted = np.ones(prep.n_runs, dtype=bool) if include_unfinished else finished
-    runs = CellRuns(prep, user_runs, counted)
+    runs = CellRuns(prep, user_runs, counted, spec.averages)
     left_out = LeftOut()
     if spec.dynamic_rows or spec.dynamic_cols:
         spec = _with_dynamic_headers(prep, spec, runs, user_params, finished, left_out)

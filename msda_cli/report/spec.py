@@ -201,6 +201,7 @@ class TableSpec:
     epoch_note: str = ""  # the paper's words on it, for the caption
     select_by: str | None = None  # choose each cell's setting by this metric (msda_cli.report.choice) ...
     over: tuple[str, ...] = ()  # ... among its runs' values of these keys
+    averages: tuple[str, ...] = ()  # config keys a cell averages over as over seeds (MixupE Table 6's folds)
 
     @property
     def paper_key(self) -> str:
