@@ -44,7 +44,8 @@ def test_fit_drives_the_display_and_leaves_no_finished_bar(db_path):
         assert progress.tasks == [] and progress.started == 2
     text = console.file.getvalue()
     assert len(run_ids) == 2 and "run 2/2" in text and "top-1" in text
-    assert f"run {run_ids[0]} epoch 1/1" in text  # the epoch lines stay above the bar
+    assert f"vanilla · digits-cnn · seed 0 (run {run_ids[0]}) epoch 1/1" in text  # the epoch lines stay above the bar
+    assert "run 1/2 vanilla · digits-cnn · seed 0 epoch 1/1 " in text  # the bar says the epoch it is in
 
 
 def test_outside_a_terminal_there_is_no_bar():

@@ -145,4 +145,5 @@ def _print_runs(store, run_ids, fmt, title="Runs"):
     from msda_cli.render import print_frame
     from msda_cli.store.summary import runs_summary
 
-    print_frame(runs_summary(store, run_ids), fmt, title=title, console=out)
+    frame = runs_summary(store, run_ids).drop(columns=["step", "eta"])  # a running run's columns: blank here
+    print_frame(frame, fmt, title=title, console=out)

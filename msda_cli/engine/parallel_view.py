@@ -127,7 +127,8 @@ class LiveView(_Events):
             if run.status in ACTIVE:
                 table.add_row(run.label, run.where, f"{run.epoch}/{run.epochs}", _num(run.loss, ".4f"),
                               _num(run.top1, ".2f"), _clock(run.eta_s), run.status)
-        self._live.update(Group(table, Text(counts(runs), style="bold")))
+        # drawn now, not at the next refresh: the lines just printed and the table tell the same state
+        self._live.update(Group(table, Text(counts(runs), style="bold")), refresh=True)
 
     def close(self) -> None:
         self._live.stop()
@@ -145,6 +146,8 @@ def print_summary(runs: list[RunProgress], console: Console, fmt: str = "rich", 
     frame = pd.DataFrame([{"id": r.run_id, "run": r.label, "status": r.status, "epochs": f"{r.epoch}/{r.epochs}",
                            "top1": r.top1 if r.status == "finished" else None, "error": r.error or ""}
                           for r in runs])
+    if "error" in frame and not frame["error"].astype(bool).any():  # no empty column when every run went well
+        frame = frame.drop(columns="error")
     print_frame(frame, fmt, title=f"Runs: {counts(runs)}", console=console)
     notes = console if fmt == "rich" or notes is None else notes
     for run in runs:

@@ -172,7 +172,7 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
     # ---- epochs ------------------------------------------------------------------------
     generator = torch.Generator()
     lease = store.leases[run_id] if main else None  # renewed by its heartbeat thread, never per step
-    task = progress.add_task(f"run {run_id}", total=cfg.epochs * steps_per_epoch,
+    task = progress.add_task(f"run {run_id}", total=cfg.epochs * steps_per_epoch, epochs=cfg.epochs,
                              completed=start_epoch * steps_per_epoch) if progress and main else None
     live = ProgressFile(run_dir, start_epoch, cfg.epochs, steps_per_epoch) if main else None  # runs list: step, ETA
 
@@ -236,12 +236,14 @@ def fit(cfg: Config, store, run_id: str | None, accelerator, resume: bool = Fals
             store.record_epoch(run_id, epoch, TRAIN, rows, epochs_done=epoch + 1,
                                **({"checkpoint": str(ckpt_path)} if saved else {}))
             fault_point("train.epoch_recorded")
-            line = (f"{time.strftime('%Y-%m-%d %H:%M:%S')} run {run_id} epoch {epoch + 1}/{cfg.epochs}: "
-                    f"loss {stats['train_loss']:.4f} lr {lr:.4g} test top-1 {metrics[TOP1]:.2f}% ({epoch_time:.1f} s)")
+            stamp, said = time.strftime('%Y-%m-%d %H:%M:%S'), (
+                f"epoch {epoch + 1}/{cfg.epochs}: loss {stats['train_loss']:.4f} lr {lr:.4g} "
+                f"test top-1 {metrics[TOP1]:.2f}% ({epoch_time:.1f} s)")
             with open(run_dir / "log.txt", "a") as log:
-                log.write(line + "\n")
-            if progress is not None:
-                progress.console.print(line, markup=False, highlight=False)
+                log.write(f"{stamp} run {run_id} {said}\n")
+            if progress is not None:  # the screen names the run as the --jobs view does
+                progress.console.print(f"{stamp} {progress.name(task)} (run {run_id}) {said}", markup=False,
+                                       highlight=False)
                 progress.update(task, loss=float(stats["train_loss"]), top1=float(metrics[TOP1]))
         if not math.isfinite(stats["train_loss"]):  # on every process: the loss is reduced over all of them
             raise LossDiverged(f"run {run_id} failed: the training loss diverged to {stats['train_loss']} in epoch "
