@@ -113,6 +113,10 @@ def test_a_missing_tu_folder_stops_msda_train_in_one_line_with_nothing_written(m
     r = msda("train", "--recipe", "proteins-mixupe", "--data-dir", tmp_path, "--epochs", "1")
     _one_line(r, "PROTEINS: data not found", "PROTEINS_A.txt")
     _nothing_written(db_path, isolated_results)
+    write_tu_set("proteins", tmp_path)
+    r = msda("train", "--recipe", "proteins-mixupe", "--method", "cutmix", "--data-dir", tmp_path, "--epochs", "1")
+    _one_line(r, "method 'cutmix' mixes input tensors; the samples of proteins are graphs")
+    _nothing_written(db_path, isolated_results)
 
 
 def _batch(ds, n):

@@ -29,7 +29,7 @@ from msda_cli.checks import check_int
 from msda_cli.data import DatasetInfo, LabeledDataset, fail_missing, register_dataset, resolve_root
 from msda_cli.errors import MsdaError
 
-URL = "https://chrsmrrs.github.io/datasets/docs/datasets/"
+URL = "https://www.chrsmrrs.com/graphkerneldatasets"  # the archives TUDataset downloads
 NEEDED = ("A", "graph_indicator", "graph_labels")
 
 
@@ -50,7 +50,7 @@ def _folder(root, name: str) -> Path:
         if all((folder / f"{name}_{part}.txt").is_file() for part in NEEDED):
             return folder
     return fail_missing(name, f"{base}/raw/{name}_A.txt (and _graph_indicator.txt, _graph_labels.txt)",
-                        f"Unzip {URL} {name}.zip into {resolve_root(root)}")
+                        f"Unzip {URL}/{name}.zip into {resolve_root(root)}")
 
 
 def degree_one_hot(edge_index: torch.Tensor, num_nodes: int, size: int) -> torch.Tensor:

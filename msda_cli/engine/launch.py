@@ -98,6 +98,7 @@ def check_data(configs: list[Config]) -> None:
 
     from msda_cli.data.split import holdout
     from msda_cli.engine.build import build_data, build_network
+    from msda_cli.mixing.hidden import REPRESENTATION_METHODS
 
     infos = {}
     for key, cfg in {_data_key(c): c for c in configs}.items():
@@ -106,6 +107,9 @@ def check_data(configs: list[Config]) -> None:
         holdout(train_set.targets, cfg.data.val_fraction, cfg.seed)  # a split that leaves no sample fails here
         build_data(cfg, train=False)
     for cfg in configs:
+        if infos[_data_key(cfg)].collate is not None and cfg.method not in REPRESENTATION_METHODS:  # graph batches
+            raise MsdaError(f"method {cfg.method!r} mixes input tensors; the samples of {cfg.dataset} are graphs: "
+                            f"use {', '.join(REPRESENTATION_METHODS)}")
         try:
             with torch.device("meta"), warnings.catch_warnings():
                 warnings.simplefilter("ignore")  # torch's note on zero-element init: the error below says it

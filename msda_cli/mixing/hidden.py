@@ -17,6 +17,9 @@ from torch import nn
 from msda_cli.errors import MsdaError
 from msda_cli.mixing.base import label_mix, to_device
 
+# the methods whose loss takes any input the model takes (a graph batch): the others mix input tensors
+REPRESENTATION_METHODS = ("vanilla", "mixup", "mixupe")
+
 
 def representation_layer(model) -> nn.Module | None:
     """The module of `model` whose output is mixed, looking through msda's `Normalized` (`.net`), DDP
