@@ -172,10 +172,8 @@ class Mixer:
 
     def check_input(self, x: torch.Tensor) -> None:
         if not torch.is_tensor(x):  # a graph batch: only a representation can be mixed (mixing/hidden.py)
-            from msda_cli.mixing.hidden import REPRESENTATION_METHODS
-
-            raise MsdaError(f"method {self.name!r} mixes tensors, not {type(x).__name__} inputs; graphs train "
-                            f"with {', '.join(REPRESENTATION_METHODS)}")
+            raise MsdaError(f"method {self.name!r} mixes tensors, not {type(x).__name__} inputs: graphs train "
+                            "with a method that mixes a representation (mixing/hidden.py)")
         if self.image_only and x.dim() != 4:
             raise MsdaError(f"method {self.name!r} mixes images [B, C, H, W]; got input of shape {tuple(x.shape)}")
         if x.shape[0] < 1:
