@@ -24,6 +24,7 @@ import pandas as pd
 from msda_cli.errors import MsdaError
 from msda_cli.grid import grid_keys, grid_points
 from msda_cli.metric_names import VAL_TOP1
+from msda_cli.report.choice import VALIDATION, make_selection
 from msda_cli.report.frame import prepare
 from msda_cli.report.plan import Resolved, resolve
 from msda_cli.report.settings import setting, setting_text
@@ -72,6 +73,7 @@ class TablePlan:
     untrainable: list[tuple[str, str]]  # (cell, reason)
     seeds: list[int]
     retry_failed: bool = False
+    ungridded: list[tuple[str, str]] = field(default_factory=list)  # (cell, --grid keys its method does not take)
     _sources: set[int] | None = field(default=None, init=False, repr=False, compare=False)
 
     def to_launch(self) -> list[PlannedRun]:
@@ -133,7 +135,9 @@ class TablePlan:
         done = sum(pr.status == "finished" and not pr.missing for pr in self.runs)
         return (f"table {self.spec.id}: {len(self.runs)} planned runs ({done} done), {n_train} to train, "
                 f"{n_resume} to resume, {n_follow} follow-up measurement(s) to make; "
-                f"{len(self.untrainable)} cell(s) this tool cannot train")
+                f"{len(self.untrainable)} cell(s) this tool cannot train"
+                + "".join(f"\n{cell}: left at its planned setting (its method takes no {keys})"
+                          for cell, keys in self.ungridded))
 
 
 @dataclass(frozen=True)
@@ -146,7 +150,8 @@ class Request:
     rows: tuple[str, ...] = ()
     epochs: int | None = None
     sets: tuple[str, ...] = ()
-    grid: tuple[str, ...] = ()  # `--grid key=a,b,c` for every cell: one planned run per point
+    grid: tuple[str, ...] = ()  # `--grid key=a,b,c` for every cell that takes the key: one planned run per point
+    select_by: str | None = None  # the metric a grid's setting is chosen by (default: the table's, else val_top1)
     data_dir: str | None = None
     retry_failed: bool = False
 
@@ -157,6 +162,14 @@ class Request:
         if not self.seeds:
             raise MsdaError("--seeds names no seed")
         return spec
+
+    def selection(self) -> dict:
+        """`msda report`'s select_by and over for a request's grid (chosen among as a table's own grid is), else {}."""
+        spec = self.spec()
+        if not self.grid:
+            return {}
+        return dict(select_by=self.select_by or spec.select_by or VAL_TOP1,
+                    over=spec.over + tuple(k for k in grid_keys(self.grid) if k not in spec.over))
 
     def report_where(self) -> list[str]:
         """The `--where` that shows this request's setting in `msda report` (what --epochs/--set change)."""
@@ -171,7 +184,9 @@ def planned_cells(req: Request) -> tuple[list[tuple[CellSpec, Resolved]], list[t
         return [(None, resolve(spec.plan, req.epochs, req.sets))], []
     rows = {r.lower() for r in req.rows}
     archs = set(req.archs)
-    seen_rows, seen_archs = set(), set()
+    seen_rows, seen_archs, taken = set(), set(), set()
+    if req.grid:
+        make_selection(req.selection()["select_by"], req.selection()["over"], spec)  # --select-by checked first
     cells, untrainable = [], []
     for cs in spec.cells():
         res = None if cs.plan.untrainable else resolve(cs.plan, req.epochs, req.sets)
@@ -187,9 +202,18 @@ def planned_cells(req: Request) -> tuple[list[tuple[CellSpec, Resolved]], list[t
         if archs and res.arch not in archs:
             continue
         seen_archs.add(res.arch)
+        grid = tuple(item for item in req.grid if takes(res, item))
+        taken |= set(grid)
+        if grid and req.selection()["select_by"] in VALIDATION and not res.config["data"].get("val_fraction"):
+            raise MsdaError(f"--grid: cell {cs.label} holds no validation split out to choose its setting by "
+                            f"{req.selection()['select_by']}: add --set data.val_fraction=0.1 "
+                            "(or --select-by top1, chosen on the test set, where the table allows it)")
         # one planned run per point of the cell's grid (the request's keys win)
         cells += [(cs, resolve(cs.plan, req.epochs, req.sets + tuple(point)))
-                  for point in grid_points((cs.plan | Plan(grid=req.grid)).grid)]
+                  for point in grid_points((cs.plan | Plan(grid=grid)).grid)]
+    if set(req.grid) - taken:
+        key = grid_keys([sorted(set(req.grid) - taken)[0]])[0]
+        raise MsdaError(f"--grid {key}: no selected cell's method takes it")
     if rows - seen_rows:
         labels = ", ".join(dict.fromkeys(h.label for h in spec.rows))
         raise MsdaError(f"--rows: table {spec.id} has no row {sorted(rows - seen_rows)[0]!r}; rows: {labels} "
@@ -197,6 +221,14 @@ def planned_cells(req: Request) -> tuple[list[tuple[CellSpec, Resolved]], list[t
     if archs - seen_archs:
         raise MsdaError(f"--arch: no trainable cell of table {spec.id} trains {sorted(archs - seen_archs)[0]!r}")
     return cells, untrainable
+
+
+def takes(res: Resolved, item: str) -> bool:
+    """Whether the cell's method takes a `--grid` item's key (a `mixer.` key its method lacks: not; others: yes)."""
+    from msda_cli.mixing import method_hparams
+
+    key = grid_keys([item])[0]
+    return not key.startswith("mixer.") or key.split(".")[1] in method_hparams(res.method)
 
 
 def make_plan(req: Request, store) -> TablePlan:
@@ -220,7 +252,10 @@ def make_plan(req: Request, store) -> TablePlan:
     runs = list(by_key.values())
     if spec.dynamic_rows or spec.dynamic_cols:
         runs = _with_subset_runs(spec, runs)
-    plan = TablePlan(spec, runs, untrainable, list(req.seeds), req.retry_failed)
+    ungridded = {" / ".join(cs.row.path) + f" / {cs.col.label}": ", ".join(grid_keys(refused))
+                 for cs, res in cells if cs is not None
+                 for refused in [[item for item in req.grid if not takes(res, item)]] if refused}
+    plan = TablePlan(spec, runs, untrainable, list(req.seeds), req.retry_failed, list(ungridded.items()))
     _match(plan, store)
     return plan
 
@@ -470,14 +505,14 @@ def reproduce(req: Request, db, dry_run: bool, launcher: dict, out, err, slurm=N
             break
         plan = make_plan(req, store)
     where = req.report_where()
-    # a request's grid is chosen among as the table's own is, by validation top-1
-    chosen = dict(select_by=spec.select_by or VAL_TOP1, over=spec.over + tuple(grid_keys(req.grid))) if req.grid else {}
+    chosen = req.selection()
     built = build_report(Store(db, read_only=True), table=spec.id, paper=True, where=where, **chosen)
     if fmt == "rich":
         out.print(render_rich(built))
     else:
         print(render(built, fmt), end="")
-    shown = " ".join(f"--where {w}" for w in where)
+    shown = " ".join([f"--where {w}" for w in where]
+                     + ([f"--select-by {chosen['select_by']} --over {','.join(chosen['over'])}"] if chosen else []))
     notes.print(f"(as `msda report --table {spec.id} --paper{' ' + shown if shown else ''}` prints it)",
               highlight=False)
     done = all(pr.status == "finished" and not pr.missing for pr in plan.runs)

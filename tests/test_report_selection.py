@@ -159,6 +159,11 @@ def test_bad_selection_or_epoch_is_one_line_exit_2(msda, db_path, args, needle):
 def test_reproduce_grid_plans_one_run_per_point_of_every_cell():
     from msda_cli.reproduce import Request, planned_cells
 
-    cells, _ = planned_cells(Request(table="2", rows=("Mixup",), archs=("resnet56",), grid=("mixer.alpha=0.5,1",)))
+    cells, _ = planned_cells(Request(table="2", rows=("Mixup",), archs=("resnet56",), grid=("mixer.alpha=0.5,1",),
+                                     sets=("data.val_fraction=0.1",)))  # a validation split to choose by
     assert sorted(res.config["mixer"]["alpha"] for _, res in cells) == [0.5, 1.0]
+    # chosen on the test set instead: no validation split needed (table 2 chooses by nothing itself)
+    cells, _ = planned_cells(Request(table="2", rows=("Mixup",), archs=("resnet56",), grid=("mixer.alpha=0.5,1",),
+                                     select_by="top1"))
+    assert len(cells) == 2
     assert all(res.arch == "resnet56" and res.method == "mixup" for _, res in cells)

@@ -93,6 +93,30 @@ def test_reproduce_the_digits_table_end_to_end(msda, db_path, isolated_results, 
     assert [row["mean"] for row in csv.DictReader(io.StringIO(full.stdout))] == [""] * 9
 
 
+def test_a_grid_run_names_the_selection_in_its_report_hint(msda, db_path, isolated_results, monkeypatch):
+    monkeypatch.setenv("OMP_NUM_THREADS", "1")
+    held_out = [*SMOKE, "--set", "data.val_fraction=0.2", "--rows", "Mixup", "--arch", "mlp"]
+    r = msda("reproduce", "--table", "digits", *held_out, "--grid", "mixer.alpha=0.5,1")
+    assert r.code == 0, r.stderr
+    where = [*SMOKE_WHERE, "--where", "data.val_fraction=0.2"]
+    hint = ["--table", "digits", "--paper", *where, "--select-by", "val_top1", "--over", "mixer.alpha"]
+    assert f"(as `msda report {' '.join(hint)}` prints it)" in " ".join(r.stdout.split())
+    assert msda("report", *hint).stdout == _table(r.stdout)  # the hint prints the table shown
+
+
+def test_a_grid_leaves_the_cells_whose_method_lacks_its_key(msda, db_path, isolated_results):
+    from msda_cli.reproduce import Request, planned_cells
+
+    cells, _ = planned_cells(Request(table="mixupe-4", rows=("Iris",), grid=("mixer.alpha=1,2",)))
+    alphas = {cs.col.label: {res.config["mixer"].get("alpha") for c, res in cells if c.col is cs.col}
+              for cs, _ in cells}
+    assert alphas["Mixup"] == {1.0, 2.0} and alphas["ERM"] == {None}
+    r = msda("reproduce", "--table", "mixupe-4", "--rows", "Iris", "--grid", "mixer.alpha=1,2", "--dry-run")
+    assert r.code == 0, r.stderr
+    assert "Iris / ERM: left at its planned setting (its method takes no mixer.alpha)" in r.stdout
+    assert not db_path.exists()
+
+
 def _one_line_exit_2(r):
     lines = r.stderr.strip().splitlines()
     assert r.code == 2 and len(lines) == 1 and lines[0].startswith("msda: error: "), r.stderr
@@ -113,6 +137,12 @@ def _one_line_exit_2(r):
     (["--table", "2", "--seeds", "0", "--rows", "vanilla", "--arch", "resnet56", "--dry-run"],
      "table 2 needs data that is not here: cifar100"),
     (["--table", "dcutmix-5", "--seeds", "0", "--rows", "vanilla", "--data-dir", "."], "imagenet"),
+    # a grid chosen by validation needs a validation split; one no cell takes; one tuned on the test set
+    (["--table", "2", "--rows", "Mixup", "--arch", "resnet56", "--grid", "mixer.alpha=0.5,1"],
+     "holds no validation split out to choose its setting by val_top1: add --set data.val_fraction=0.1"),
+    (["--table", "mixupe-4", "--rows", "Iris", "--grid", "mixer.nokey=1,2"], "--grid mixer.nokey: no selected cell"),
+    (["--table", "mixupe-4", "--rows", "Iris", "--grid", "mixer.alpha=1,2", "--select-by", "top1"],
+     "--select-by top1 would tune table mixupe-4 on its test set"),
 ])
 def test_bad_input_is_one_line_exit_2_and_writes_nothing(msda, db_path, isolated_results, args, message):
     assert message in _one_line_exit_2(msda("reproduce", *args))

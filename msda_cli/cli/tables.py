@@ -97,8 +97,14 @@ def reproduce(
     epochs: Annotated[Optional[int], typer.Option(help="Train every run this long (another setting).")] = None,
     set_: Annotated[Optional[List[str]], typer.Option("--set", help="Override a key in every run.")] = None,
     grid: Annotated[Optional[List[str]], typer.Option(
-        "--grid", help="Every cell over these values, e.g. mixer.alpha=0.5,1 (repeatable); chosen by val_top1.",
+        "--grid", help="Every cell whose method takes the key over these values, e.g. mixer.alpha=0.5,1 "
+                       "(repeatable); chosen by --select-by, so the cells need a validation split "
+                       "(--set data.val_fraction=0.1) unless it is top1.",
     )] = None,
+    select_by: Annotated[Optional[str], typer.Option(
+        "--select-by", help=f"The metric --grid's setting is chosen by: {spoken(SELECT_METRICS)} (default the "
+                            "table's, else val_top1; top1 chooses on the test set, refused where the paper "
+                            "chooses by validation).", autocompletion=offer(SELECT_METRICS))] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also resume runs that failed.")] = False,
     jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
     gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
@@ -136,7 +142,7 @@ def reproduce(
         check_int("--epochs", epochs, min=1)
     req = Request(table=table, seeds=tuple(_ints(seeds, "--seeds")), archs=tuple(_list(arch)), rows=tuple(_list(rows)),
                   epochs=epochs, sets=tuple(set_ or ()), grid=tuple(grid or ()), data_dir=data_dir,
-                  retry_failed=retry_failed)
+                  retry_failed=retry_failed, select_by=select_by)
     slurm = slurm_options(launcher, partition, time, gpus_per_run, cpus_per_run, mem, account, qos, max_parallel,
                           nodes, slurm_opt, wait)
     if slurm is not None and (jobs is not None or gpus is not None or cpu):
