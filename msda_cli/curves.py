@@ -56,7 +56,9 @@ def distinct_labels(runs: list) -> list[str]:
     """One legend label per run, naming the method and the other parts in which the runs differ."""
     settings = [run_setting(r) for r in runs]
     parts = ["method"] + [p for p in ("arch", "dataset", "seed") if len({s[p] for s in settings}) > 1]
-    return [run_label(r, tuple(parts)) for r in runs]
+    labels = [run_label(r, tuple(parts)) for r in runs]
+    # runs of one setting (trained again, or for other epochs) are told apart by their ids only
+    return [f"{label}, run {r.id}" if labels.count(label) > 1 else label for r, label in zip(runs, labels)]
 
 
 def common_title(runs: list) -> str:

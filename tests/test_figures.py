@@ -235,3 +235,9 @@ def test_latex_tables_compile_in_a_two_column_paper(msda, env, tmp_path):
                          capture_output=True, text=True, timeout=120)
     assert res.returncode == 0, res.stdout[-2000:]
     assert "multiply defined" not in res.stdout and (tmp_path / "paper.pdf").read_bytes()[:5] == b"%PDF-"
+
+
+def test_legend_tells_runs_of_one_setting_apart_by_their_ids(env):
+    db, runs = env
+    run = Store(db).get_run(runs[("mixup", 0)])
+    assert distinct_labels([run, run]) == [f"Mixup (alpha 1), run {run.id}"] * 2

@@ -340,4 +340,4 @@ def plot_maps(maps: list[CoeffMap], out, dpi: int | None = None) -> None:
         axes[0].set_ylabel("dy (px)")
         fig.colorbar(im, ax=list(axes), fraction=0.046, pad=0.02, label="a(dx, dy)")
         margin = f", {first.margin} px margin" if first.margin else ""
-        fig.suptitle(f"Coefficients a_jk at λ = {first.lam:g} ({first.size}×{first.size} px{margin}; {pixels})")
+        fig.suptitle(f"Coefficients $a_{{jk}}$ at λ = {first.lam:g} ({first.size}×{first.size} px{margin}; {pixels})")

@@ -153,6 +153,7 @@ def _draw(fig, names, mixers, pool, labels, palette, ncols, lam, seed, registry)
             ax.set_title(title, fontsize=8)
         ax.set_frame_on(True)
         for spine in ax.spines.values():
+            spine.set_visible(True)  # the figure style hides top and right: a white mask would lose its edge
             spine.set_edgecolor("0.5" if frame is None else frame.tolist())
             spine.set_linewidth(0.8 if frame is None else 3)
 
@@ -202,5 +203,6 @@ def _draw(fig, names, mixers, pool, labels, palette, ncols, lam, seed, registry)
                 H, W = x.shape[-2:]
                 weights = res.shares[0].view(k, 1, 1).expand(k, H, W).float()
             show(axes_row[mask_col], _colour_map(colours, weights).permute(2, 0, 1), "sources")
-    title = "Mixed samples" + (f" at λ = {float(lam):g}" if lam is not None else f" (λ drawn, seed {seed})")
+    title = "Mixed samples" + (f", λ = {float(lam):g} asked" if lam is not None else f", λ drawn (seed {seed})")
+    title += " (each mix is labelled with the λ it realizes)"
     fig.suptitle(title, fontsize=10)
