@@ -198,3 +198,13 @@ def test_resume_from_a_bad_checkpoint_leaves_the_run_row_alone(msda, interrupted
     assert query(db, "SELECT * FROM run") == row
     assert query(db, "SELECT * FROM metric ORDER BY id") == metrics
     assert not (ckpt.parent / "pwned").exists()
+
+
+def test_missing_data_creates_no_database_and_no_folder(msda, tmp_path, isolated_results):
+    """A data set that is not in --data-dir is refused before the store is opened: no file at all."""
+    (tmp_path / "data").mkdir()
+    before = sorted(tmp_path.rglob("*"))
+    for store in ([], ["--db", tmp_path / "other.db"]):
+        _one_line(msda("train", "--recipe", "mutag-vanilla", "--data-dir", tmp_path / "data", *store),
+                  "MUTAG: data not found")
+        assert sorted(tmp_path.rglob("*")) == before  # neither the database nor a run folder

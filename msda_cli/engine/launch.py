@@ -134,13 +134,14 @@ def _raise_terminated(signum, frame):
 def train(req: TrainRequest | None, store_path, accelerator, progress=None, resume_id: str | None = None) -> list[str]:
     """Train every run of `req` (or resume `resume_id`); returns the run ids."""
     main = accelerator.is_main_process
-    store = Store(store_path) if main else None
+    store = Store(store_path) if main and resume_id is not None else None
     if resume_id is not None:
         configs, run_ids = _prepare_resume(store, resume_id, accelerator)
         subset_id = store.get_run(run_ids[0]).subset_id if main else None
     else:
         configs = resolve_configs(req)
         check_data(configs)
+        store = Store(store_path) if main else None  # after the checks: a refused request creates no database
         run_ids = [None] * len(configs)
         if req.run_id is not None and main:
             _check_new_run_id(store, req.run_id, len(configs))
