@@ -117,3 +117,17 @@ def test_runs_show_of_a_run_without_provenance(msda, db_path):
     run = Store(db_path).create_run(dataset="digits", arch="mlp", method="vanilla", config="{}")
     assert "provenance  not recorded" in msda("runs", "show", run.id).stdout
     assert json.loads(msda("runs", "show", run.id, "--format", "json").stdout)["provenance"] == []
+
+
+def test_the_first_start_of_a_queued_row_is_a_start_not_a_resume(msda, db_path):
+    """`--launcher slurm` stores rows before any task runs; the task's `msda train --resume` is their first start."""
+    from msda_cli.engine.launch import TrainRequest, resolve_configs
+    from msda_cli.engine.slurm import _create_row
+    from msda_cli.store import Store
+
+    req = TrainRequest(recipe="digits-mixup", methods=["vanilla"], epochs=1, sets=ARGS[ARGS.index("--set"):][1::2])
+    (cfg,) = resolve_configs(req)
+    _create_row(Store(db_path), "0123abcd", req, cfg)
+    assert query(db_path, "SELECT provenance FROM run") == [(None,)]
+    assert msda("train", "--resume", "0123abcd").code == 0
+    assert [s["kind"] for s in json.loads(query(db_path, "SELECT provenance FROM run")[0][0])] == ["start"]

@@ -149,8 +149,12 @@ def train(req: TrainRequest | None, store_path, accelerator, progress=None, resu
     subset = check_subset(store, subset_id, configs) if main and subset_id else None
     if main and resume_id is not None:  # every check passed: take the run (of concurrent resumes, one does)
         store.take_over(run_ids[0])
-        start = provenance.collect(accelerator.device, "resume", accelerator.num_processes)
-        store.update_run(run_ids[0], provenance=provenance.appended(store.get_run(run_ids[0]).provenance, start))
+        row = store.get_run(run_ids[0])
+        before = row.provenance
+        # A row that never started (queued by `--launcher slurm`) gets its first start here, not a resume.
+        kind = "start" if not provenance.starts(before) and row.epochs_done == 0 else "resume"
+        start = provenance.collect(accelerator.device, kind, accelerator.num_processes)
+        store.update_run(run_ids[0], provenance=provenance.appended(before, start))
     subset = _broadcast(accelerator, subset)
     previous = signal.signal(signal.SIGTERM, _raise_terminated) if main else None
     try:
