@@ -303,6 +303,7 @@ def test_the_live_view_shows_active_runs_by_what_they_are_and_the_counts():
     runs = [RunProgress("mixup · digits-cnn · seed 0", "aaaa1111", "CPU, 1 thread", "running", 1, 3, 0.5, 80.0, 12.0),
             RunProgress("vanilla · digits-cnn · seed 0", "bbbb2222", "CPU, 1 thread", "running", 0, 3),
             RunProgress("cutmix · digits-cnn · seed 1", "cccc3333", epochs=3)]
+    runs[0].step = "12/29"  # the launcher reads it from the run's progress file
     view.update(runs)
     runs[1].status, runs[1].error = "failed", "RuntimeError: boom"
     view.update(runs)
@@ -310,6 +311,7 @@ def test_the_live_view_shows_active_runs_by_what_they_are_and_the_counts():
     out = text.getvalue()
     assert "mixup · digits-cnn · seed 0" in out and "1/3" in out and "0.5000" in out and "80.00" in out
     assert "0:00:12" in out and "aaaa1111" not in out  # runs are shown by what they are, not by id
+    assert "12/29" in out  # the step within the epoch in progress
     assert "failed vanilla · digits-cnn · seed 0 (run bbbb2222), 0/3 epochs: RuntimeError: boom" in out
     assert "0 finished · 1 failed · 1 running · 1 queued" in out
 

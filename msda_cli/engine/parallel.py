@@ -41,6 +41,7 @@ from msda_cli.checks import check_int
 from msda_cli.errors import MsdaError, RunFailed
 from msda_cli.grid import grid_keys, point_label, point_of
 from msda_cli.metric_names import TEST_TOP1, TRAIN, TRAIN_LOSS
+from msda_cli.store.progress import read_progress
 
 GRACE_SECONDS = 30.0  # after SIGTERM, time for a child to store its run as interrupted
 POLL_SECONDS = 0.5
@@ -403,6 +404,9 @@ class _Launcher:
                 view.eta_s = (time.monotonic() - child.started) / trained * (view.epochs - view.epoch)
         if status is None:
             view.status = "running" if run is not None and run.status == "running" else "starting"
+            live = read_progress(self.store.run_dir(run.id)) if view.status == "running" else None
+            view.step = f"{live['step']}/{live['steps']}" if live and live["epoch"] == view.epoch else ""
+            view.eta_s = live["eta_s"] if live and live.get("eta_s") is not None else view.eta_s  # within the epoch
             return
         view.eta_s = None
         if run is None:  # the run stopped before it stored its row

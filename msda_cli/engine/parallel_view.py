@@ -2,8 +2,8 @@
 
 The launcher (`engine/parallel.py`) hands a list of `RunProgress` snapshots to `update` about once
 a second. In a terminal, a rich Live table shows every active run by what it is (method, arch,
-seed), its epoch, train loss, test top-1 and ETA, with the counts of finished, failed and queued
-runs; each run that ends leaves one line above it. Outside a terminal (logs, CI) every finished
+seed), its epochs done, the step within the next, train loss, test top-1 and ETA, with the counts of
+finished, failed and queued runs; each run that ends leaves one line above it. Outside a terminal (logs, CI) every finished
 epoch and every ended run is one line. `print_summary` prints the end table.
 """
 
@@ -39,6 +39,7 @@ class RunProgress:
     log: str = ""  # the child's console output
     # (epoch, train loss, test top-1) of every epoch finished while the launcher watched, 1-based
     epoch_log: list[tuple[int, float | None, float | None]] = field(default_factory=list)
+    step: str = ""  # steps done in the epoch in progress, "12/29" (from the run's progress file)
 
 
 def counts(runs: list[RunProgress]) -> str:
@@ -121,12 +122,12 @@ class LiveView(_Events):
             if self._ended(run):
                 self._print(_ended_line(run))
         table = Table(header_style="bold", box=None, pad_edge=False)
-        for name in ("run", "on", "epoch", "train loss", "test top-1", "ETA", "status"):
+        for name in ("run", "on", "epochs", "step", "train loss", "test top-1", "ETA", "status"):
             table.add_column(name, justify="left" if name in ("run", "on", "status") else "right")
         for run in runs:
             if run.status in ACTIVE:
-                table.add_row(run.label, run.where, f"{run.epoch}/{run.epochs}", _num(run.loss, ".4f"),
-                              _num(run.top1, ".2f"), _clock(run.eta_s), run.status)
+                table.add_row(run.label, run.where, f"{run.epoch}/{run.epochs}", run.step or "–",
+                              _num(run.loss, ".4f"), _num(run.top1, ".2f"), _clock(run.eta_s), run.status)
         # drawn now, not at the next refresh: the lines just printed and the table tell the same state
         self._live.update(Group(table, Text(counts(runs), style="bold")), refresh=True)
 

@@ -47,7 +47,8 @@ def runs_summary(store, run_ids=None) -> pd.DataFrame:
         "id": runs["id"], "recipe": runs["recipe"], "dataset": runs["dataset"], "arch": runs["arch"],
         "method": runs["method"], "seed": runs["seed"], "status": runs["status"],
         "epochs": [f"{d}/{e}" for d, e in zip(runs["epochs_done"], epochs)],
-        "step": [f"{p['step']}/{p['steps']}" if p else "" for p in live], "eta": left,
+        "step": [f"{p['step']}/{p['steps']}" if p and p["epoch"] == d else ""  # a step of the epoch after those done
+                 for p, d in zip(live, runs["epochs_done"])], "eta": left,
         "top1": runs["id"].map(top1), "name": runs["name"], "tags": runs["tags"].fillna(""),
         "created": runs["created_at"].astype(str).str[:19],
     })
