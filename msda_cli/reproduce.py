@@ -357,7 +357,7 @@ def missing_data(plan: TablePlan, req: Request) -> list[str]:
                 if name is not None and not Path(req.data_dir or "", name).is_dir():
                     problems[name] = (f"{f.describe()} needs the folder {name}/ in --data-dir "
                                       f"({req.data_dir or 'not given'})")
-    return [p for p in problems.values() if p]
+    return list(dict.fromkeys(p for p in problems.values() if p))  # folds of one missing data set: one line
 
 
 # ----- doing it -----------------------------------------------------------------------------------

@@ -199,3 +199,10 @@ def test_mixupe_6_renders_with_the_published_values(msda, tu_dir):
     for value in ("10.15", "10.67", "10.06", "17.79", "18.59", "17.74", "38.37", "34.87", "35.50", "25.43", "24.44",
                   "23.72", "25.60", "25.30", "25.20", "50.33", "49.27", "48.53"):
         assert value in r.stdout
+
+
+def test_reproduce_names_a_missing_graph_set_once_not_once_per_fold(msda, tmp_path):
+    (tmp_path / "empty").mkdir()
+    r = msda("reproduce", "--table", "mixupe-6", "--rows", "MUTAG", "--seeds", "0", "--dry-run",
+             "--data-dir", tmp_path / "empty")
+    assert r.code == 2 and r.stderr.count("MUTAG: data not found") == 1, r.stderr
