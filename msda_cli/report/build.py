@@ -23,7 +23,7 @@ from msda_cli.errors import MsdaError
 from msda_cli.report import alternative
 from msda_cli.report.adhoc import pivot_spec
 from msda_cli.report import epochs
-from msda_cli.report.caption import caption, empty_hint, epoch_notes, selection_notes
+from msda_cli.report.caption import averaged_over, caption, empty_hint, epoch_notes, selection_notes
 from msda_cli.report.choice import Selection, choose, make_selection
 from msda_cli.report.epochs import check_epoch
 from msda_cli.report.filters import check_keys, parse_where, split_params
@@ -220,7 +220,7 @@ def build_table(prep: Prepared, spec: TableSpec, metric: str | None, user: dict[
     has_paper = bool(spec.paper_key) and _published_values(cells, spec, values_table)
     _mark_best(cells, spec, spec.metric.lower_is_better)
     empty = not any(c.n for row in cells for c in row)
-    notes += epoch_notes(spec, *epoch) + selection_notes(selection, left_out)
+    notes += epoch_notes(spec, *epoch) + selection_notes(selection, left_out, averaged_over(spec))
     notes += alternative.notes(filled)
     notes += _notes(spec, left_out, user, include_unfinished, paper and not has_paper)
     if empty:

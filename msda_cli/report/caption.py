@@ -16,9 +16,10 @@ def caption(report: Report, spec: TableSpec) -> str:
     counts = report.seed_counts
     if counts:
         lo, hi = min(counts), max(counts)
-        n_text = f"n = {lo} seed{'s' if lo != 1 else ''} per cell" if lo == hi else f"n = {lo}–{hi} seeds per cell"
-        parts.append(f"Cells: mean ± sample standard deviation over seeds (ddof = 1); one seed shows the value "
-                     f"alone; {n_text}.")
+        unit = "run" if spec.averages else "seed"  # Table 6's cells average folds too: n counts runs
+        n_text = f"n = {lo} {unit}{'s' if lo != 1 else ''} per cell" if lo == hi else f"n = {lo}–{hi} {unit}s per cell"
+        parts.append(f"Cells: mean ± sample standard deviation over {averaged_over(spec)} (ddof = 1); one {unit} "
+                     f"shows the value alone; {n_text}.")
     if report.best_per and counts:
         where = {"column": "per column", "row": "per row"}[report.best_per]
         parts.append(f"Bold: best {where} ({'lower' if report.lower_is_better else 'higher'} is better).")
@@ -55,7 +56,12 @@ def epoch_notes(spec: TableSpec, epoch: str, n_final: int = 0) -> list[str]:
     return [shown + f" The paper reports the {spec.epoch} epoch ({spec.epoch_note})."]
 
 
-def selection_notes(selection, left_out) -> list[str]:
+def averaged_over(spec: TableSpec) -> str:
+    """What a cell's mean runs over: seeds, and the keys the spec averages too (`data.options.fold` -> folds)."""
+    return " and ".join(["seeds"] + [f"{key.rsplit('.', 1)[-1]}s" for key in spec.averages])
+
+
+def selection_notes(selection, left_out, over: str = "seeds") -> list[str]:
     """The selection rule and the setting it chose in each cell, by row."""
     if selection is None:
         return []
@@ -66,5 +72,5 @@ def selection_notes(selection, left_out) -> list[str]:
         if len(choices) > 1 or (chosen is not None and chosen.label):
             by_row.setdefault(row, []).append(f"{col} {chosen.label if chosen else 'none (no run has the metric)'}")
     shown = "; ".join(f"{row}: {', '.join(cols)}" for row, cols in by_row.items())
-    return [f"Setting chosen per cell by the {selection.describe()}; its runs give the numbers shown"
+    return [f"Setting chosen per cell by the {selection.describe(over)}; its runs give the numbers shown"
             + (f" ({shown})." if shown else ".") + " --runs lists every candidate."]

@@ -40,9 +40,9 @@ class Selection:
     def metric_spec(self) -> MetricSpec:
         return MetricSpec(self.metric, names.EVAL)
 
-    def describe(self) -> str:
+    def describe(self, over: str = "seeds") -> str:
         what = {names.VAL_TOP1: "validation top-1", names.VAL_LOSS: "validation loss", names.TOP1: "test top-1"}
-        return (f"{'lowest' if self.lower_is_better else 'best'} mean {what[self.metric]} over seeds "
+        return (f"{'lowest' if self.lower_is_better else 'best'} mean {what[self.metric]} over {over} "
                 f"among the values of {', '.join(self.over)}"
                 + ("" if self.metric in VALIDATION else ", selected on the test set (optimistic)"))
 
