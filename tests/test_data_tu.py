@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import math
 import shutil
 
@@ -184,6 +185,9 @@ def test_vanilla_mixup_and_mixupe_train_and_mixupe_6_averages_over_folds(msda, t
     rows = list(csv.DictReader(io.StringIO(r.stdout)))
     counted = {(row["Dataset"], row["column"]): row["n"] for row in rows if row["n"] not in ("", "0")}
     assert counted == {("MUTAG", "ERM"): "2", ("MUTAG", "Mixup"): "1", ("MUTAG", "MixupE"): "1"}
+    r = msda("report", "--table", "mixupe-6", "--where", "epochs=2", "--where", "batch_size=8", "--format", "json")
+    caption = json.loads(r.stdout)["caption"]
+    assert "over seeds and folds (ddof = 1)" in caption and "n = 1–2 runs per cell" in caption, caption
     (run_id, fold), = query(db_path, "SELECT id, json_extract(config, '$.data.options.fold') FROM run "
                                      "WHERE method = 'mixupe'")
     assert fold == 0
