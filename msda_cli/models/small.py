@@ -5,7 +5,19 @@ from torch import nn
 from msda_cli.models import register_model
 
 
-class DigitsCNN(nn.Module):
+class Staged(nn.Module):
+    """A network of `stages` then a `head`; Manifold Mixup mixes after any stage."""
+
+    def forward(self, x):
+        for stage in self.stages:
+            x = stage(x)
+        return self.head(x)
+
+    def manifold_layers(self):
+        return list(self.stages)
+
+
+class DigitsCNN(Staged):
     """Three conv blocks and a linear head, sized for 32x32 upsampled digits."""
 
     def __init__(self, num_classes: int = 10, in_chans: int = 3, width: int = 32):
@@ -23,14 +35,6 @@ class DigitsCNN(nn.Module):
             [block(in_chans, width), block(width, 2 * width), block(2 * width, 4 * width)]
         )
         self.head = nn.Sequential(nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(4 * width, num_classes))
-
-    def forward(self, x):
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x)
-
-    def manifold_layers(self):
-        return list(self.stages)
 
 
 @register_model("digits-cnn")

@@ -21,6 +21,7 @@ from torch import nn
 
 from msda_cli.checks import check_float, check_int
 from msda_cli.models import register_model
+from msda_cli.models.small import Staged
 
 VGG_CONFIGS = {
     "vgg11": (64, "M", 128, "M", 256, 256, "M", 512, 512, "M", 512, 512, "M"),
@@ -32,7 +33,7 @@ def _lenet_side(n: int) -> int:
     return ((n - 4) // 2 - 4) // 2  # two valid 5×5 convs, each followed by a 2×2 pool (floor)
 
 
-class LeNet(nn.Module):
+class LeNet(Staged):
     def __init__(self, num_classes: int, in_chans: int, height: int, width: int, dropout: float):
         super().__init__()
         self.stages = nn.ModuleList([
@@ -43,16 +44,8 @@ class LeNet(nn.Module):
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 1000), nn.ReLU(), nn.Dropout(dropout),
                                   nn.Linear(1000, num_classes))
 
-    def forward(self, x):
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x)
 
-    def manifold_layers(self):
-        return list(self.stages)
-
-
-class SpectrogramVGG(nn.Module):
+class SpectrogramVGG(Staged):
     def __init__(self, config, num_classes: int, in_chans: int, height: int, width: int):
         super().__init__()
         stages, layers, cin = [], [], in_chans
@@ -67,14 +60,6 @@ class SpectrogramVGG(nn.Module):
         pools = len(stages)  # padded 3×3 convs keep the size; each 2×2 pool halves it (floor)
         flat = cin * (height // 2**pools) * (width // 2**pools)
         self.head = nn.Sequential(nn.Flatten(), nn.Linear(flat, 512), nn.Linear(512, num_classes))
-
-    def forward(self, x):
-        for stage in self.stages:
-            x = stage(x)
-        return self.head(x)
-
-    def manifold_layers(self):
-        return list(self.stages)
 
 
 def _size(height: int, width: int) -> tuple[int, int]:
