@@ -172,7 +172,7 @@ def test_the_plan_of_a_paper_table_names_recipes_overrides_and_what_it_cannot_tr
     assert "imagenet-a/ in --data-dir" in r.stderr
     # the black-box column's substitute ResNet-152 is planned beside the 4 rows, one per seed
     assert "--arch resnet152" in r.stdout and "substitute model of Black-box" in r.stdout
-    assert "resnet152>" in r.stdout  # the black-box follow-up's --source: <the run of imagenet-vanilla --arch resnet152>
+    assert "resnet152>" in r.stdout  # the black-box --source: <the run of imagenet-vanilla --arch resnet152>
     assert "10 planned runs (0 done), 10 to train" in r.stdout and not db_path.exists()
     r = msda("reproduce", "--table", "dcutmix-2", "--seeds", "0", "--data-dir", str(data), "--dry-run")
     assert "cannot train" in r.stdout and "PuzzleMix" in r.stdout
@@ -213,7 +213,8 @@ def test_a_table_of_runs_on_subsets_subsamples_its_source_then_trains_on_them(ms
 
 
 def test_a_black_box_follow_up_crafts_on_the_planned_substitute_of_the_same_seed():
-    """DCutMix Table 5: "we set a substitute model (i.e. ResNet152)": the plan trains it per seed, the attack uses it."""
+    """DCutMix Table 5: "we set a substitute model (i.e. ResNet152)": the plan trains it per seed, the attack
+    uses it."""
     import tempfile
 
     from msda_cli.errors import MsdaError

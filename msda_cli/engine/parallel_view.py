@@ -3,8 +3,8 @@
 The launcher (`engine/parallel.py`) hands a list of `RunProgress` snapshots to `update` about once
 a second. In a terminal, a rich Live table shows every active run by what it is (method, arch,
 seed), its epochs done, the step within the next, train loss, test top-1 and ETA, with the counts of
-finished, failed and queued runs; each run that ends leaves one line above it. Outside a terminal (logs, CI) every finished
-epoch and every ended run is one line. `print_summary` prints the end table.
+finished, failed and queued runs; each run that ends leaves one line above it. Outside a terminal (logs, CI)
+every finished epoch and every ended run is one line. `print_summary` prints the end table.
 """
 
 from __future__ import annotations

@@ -3,8 +3,8 @@
 Stochastic depth (Huang et al., 2016, "Deep networks with stochastic depth"): each residual block l of L
 survives with probability p_l = 1 - (l / L)(1 - p_L), the paper's linear decay rule (its experiments use
 p_L = 0.5; the paper is not in shared/papers); a dropped block passes only its shortcut. One draw per block
-per mini-batch (a CPU scalar from torch's global RNG: no device sync), as the paper drops whole blocks. The surviving branch is scaled by 1 / p_l in training, so that evaluation is the
-identity (the paper instead scales by p_l at test time: the same expectation).
+per mini-batch (a CPU scalar from torch's global RNG: no device sync), as the paper drops whole blocks.
+The surviving branch is scaled by 1 / p_l in training, so that evaluation is the identity (the paper instead scales by p_l at test time: the same expectation).
 
 DropBlock (Ghiasi, Lin & Le, 2018): block centres are drawn with rate
 gamma = (1 - keep_prob) / block_size² · feat_size² / (feat_size - block_size + 1)² in the region where a
