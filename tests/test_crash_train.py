@@ -23,7 +23,8 @@ from msda_cli.metric_names import EVAL, IMAGES_PER_S, TRAIN, TRAIN_TIME
 EPOCHS = 3
 ARGS = ["train", "--recipe", "digits-mixup", "--epochs", str(EPOCHS), "--set", "data.options.image_size=16",
         "--set", "batch_size=128"]
-EPOCH_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d run \w+ epoch \d+/\d+: ")  # progress, on stderr
+# progress, on stderr: "<time> mixup · digits-cnn · seed 0 (run ID) epoch 1/3: ..." (log.txt: "<time> run ID epoch")
+EPOCH_LINE = re.compile(r"\d{4}-\d\d-\d\d \d\d:\d\d:\d\d (.+ \(run \w+\)|run \w+) epoch \d+/\d+: ")
 # Per-epoch rows that must replay exactly (epoch_time_s is a wall-clock time).
 REPLAYED = ("train_loss", "lr", "test_top1")
 

@@ -16,6 +16,7 @@ import json
 import os
 import shutil
 import signal
+import sys
 import traceback
 import warnings
 from dataclasses import dataclass, field
@@ -30,6 +31,7 @@ from msda_cli.errors import MsdaError, RunFailed, disk_full
 from msda_cli.grid import check_apart, grid_keys, grid_points, point_label
 from msda_cli.mixing import build_mixer
 from msda_cli.store import LeaseLost, Store, StoreError
+from msda_cli.store import progress as progress_file
 from msda_cli.store.tags import join_tags
 from msda_cli.subsets import training_indices
 
@@ -261,6 +263,8 @@ def _fit_one(cfg, store, run_id, accelerator, resume, subset, progress) -> str:
                 where = "no file: it could not be written"
         raise RunFailed(f"run {run_id} failed: {message.splitlines()[-1]} (traceback in {where})") from e
     finally:
+        if store is not None and not isinstance(sys.exc_info()[1], LeaseLost):  # a new owner's file stays
+            progress_file.clear(store.run_dir(run_id))
         if lease is not None:
             lease.release()
 

@@ -50,6 +50,15 @@ class ProgressFile:
             pass
 
 
+def clear(run_dir: Path) -> None:
+    """Remove a run's progress file once its trainer stops (finished, failed or interrupted): it is live state."""
+    for name in (NAME, NAME + ".tmp"):
+        try:
+            (Path(run_dir) / name).unlink(missing_ok=True)
+        except OSError:
+            pass
+
+
 def read_progress(run_dir: Path) -> dict | None:
     """The last progress a run's trainer wrote, or None (none written, or unreadable)."""
     try:
