@@ -82,13 +82,16 @@ def test_a_sweep_lands_as_finished_runs_with_the_weights_of_local_runs(slurm_clu
         assert _same_weights(db_path, run_id, local[0]), (method, seed)
 
 
+@pytest.mark.parametrize("how", ["usr2", "scontrol"])
 def test_a_signalled_task_is_requeued_and_resumes_to_the_weights_of_a_straight_run(slurm_cluster, msda, db_path,
-                                                                                    isolated_results):
+                                                                                    isolated_results, how):
     epochs = 20
     run_id, job = _submit_one(msda, db_path, epochs)
     _wait(lambda: _epochs_done(db_path, run_id) >= 2, "two epochs")
-    # What Slurm sends before a time limit or on preemption (submitit's own test of its requeue does the same).
-    subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    if how == "usr2":  # what Slurm sends before a time limit or on preemption (as submitit's own requeue test does)
+        subprocess.run(["scancel", "--signal=USR2", job], check=True)
+    else:  # an administrator's (or a preempting scheduler's) requeue: Slurm stops the task and queues it again
+        subprocess.run(["scontrol", "requeue", job], check=True)
     _wait(lambda: _squeue(job) == "PENDING", "the requeued job")
     stopped_at = _epochs_done(db_path, run_id)
     assert 2 <= stopped_at < epochs
@@ -96,7 +99,8 @@ def test_a_signalled_task_is_requeued_and_resumes_to_the_weights_of_a_straight_r
     _wait(lambda: query(db_path, "SELECT status FROM run WHERE id=?", run_id) == [("finished",)], "the finish", 180)
     assert query(db_path, "SELECT slurm_job, epochs_done FROM run WHERE id=?", run_id) == [(job, epochs)]
     log = _slurm_output(isolated_results, run_id)
-    assert "Caught signal SIGUSR2" in log and "Calling checkpoint method" in log and "Requeued job" in log
+    if how == "usr2":
+        assert "Caught signal SIGUSR2" in log and "Calling checkpoint method" in log and "Requeued job" in log
     epochs_stored = query(db_path, "SELECT epoch, COUNT(*) FROM metric WHERE run_id=? AND name='train_loss' "
                                    "GROUP BY epoch", run_id)
     assert [e for e, n in epochs_stored] == list(range(epochs)) and {n for _, n in epochs_stored} == {1}
