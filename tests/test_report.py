@@ -138,7 +138,7 @@ def test_other_settings_stay_out_named_unless_where_replaces_them(frame, db):
     cell = rep.cell("Vanilla (no MSDA)", "PreActRN50")
     assert cell.mean is None and sorted(cell.left_out) == sorted([ids["P"], ids["Q"]])
     assert ("3 run(s) of a cell's data set, architecture and method but another setting are left out (keys that "
-            "differ: epochs, mixer.r, optim.lr, optim.nesterov, schedule.milestones); --runs lists them per cell."
+            "differ: epochs, mixer.r, optim.lr, schedule.milestones); --runs lists them per cell."
             ) in rep.caption
     listed = build_report(frame, table="2", show_runs=True)
     assert f"[left out, another setting: {ids['G']}]" in render(listed, "markdown")
