@@ -65,6 +65,12 @@ FormatOption = Annotated[
     str, typer.Option("--format", "-f", help=f"Output format: {spoken(FORMATS)}.", autocompletion=offer(FORMATS))
 ]
 DpiOption = Annotated[Optional[int], typer.Option("--dpi", help="Resolution of a PNG figure (default 200).")]
+DataDirOption = Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")]
+# Where `msda train` and `msda reproduce` run their runs on this machine (engine/parallel.py).
+JobsOption = Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")]
+GpusOption = Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")]
+GpusPerRunOption = Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")]
+CpuOption = Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")]
 
 
 def _list(text: Optional[str]) -> list[str]:

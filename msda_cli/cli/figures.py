@@ -13,7 +13,7 @@ from msda_cli.choices import CHANNELS, CURVE_METRICS, OUTPUTS, PIXELS, REDUCES, 
 from msda_cli.completion import choices as offer
 from msda_cli.errors import MsdaError
 from msda_cli.cli.common import (
-    DbOption, DpiOption, FormatOption, _check_out, _list, _store, analyze_app, app, err, out, plot_app,
+    DataDirOption, DbOption, DpiOption, FormatOption, _check_out, _list, _store, analyze_app, app, err, out, plot_app,
 )
 
 
@@ -174,7 +174,7 @@ def analyze_gradprod(
     out_path: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Also plot each run's map and their curves: .png, .pdf or .svg.")] = None,
     dpi: DpiOption = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    data_dir: DataDirOption = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
@@ -245,7 +245,7 @@ def analyze_landscape(
     out_path: Annotated[Optional[Path], typer.Option(
         "--out", "-o", help="Also plot loss and top-1 against t: .png, .pdf or .svg.")] = None,
     dpi: DpiOption = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    data_dir: DataDirOption = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):

@@ -10,7 +10,7 @@ from typing_extensions import Annotated
 
 from msda_cli.choices import ATTACKS, MEASURES, OOD_PROTOCOLS, ORDERS, SELECTS, spoken
 from msda_cli.completion import choices as offer
-from msda_cli.cli.common import _list, _store, _progress, out, err, app, DbOption, FormatOption
+from msda_cli.cli.common import _list, _store, _progress, out, err, app, DataDirOption, DbOption, FormatOption
 
 
 # ----- eval ---------------------------------------------------------------------------
@@ -18,7 +18,7 @@ from msda_cli.cli.common import _list, _store, _progress, out, err, app, DbOptio
 def eval_(
     run_id: Annotated[str, typer.Argument(help="Run id (or a unique prefix).")],
     dataset: Annotated[Optional[str], typer.Option(help="Evaluate on this data set's test split instead.")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    data_dir: DataDirOption = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):
@@ -120,7 +120,7 @@ def subsample(
     seed: Annotated[int, typer.Option(help="Seed of the mixes and of the random measure.")] = 0,
     export: Annotated[Optional[str], typer.Option(
         help="Also write per-sample scores (index, label, mean, std, cv, losses) to this CSV.")] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    data_dir: DataDirOption = None,
     fmt: FormatOption = "rich",
     db: DbOption = None,
 ):

@@ -10,7 +10,9 @@ from typing_extensions import Annotated
 from msda_cli.checks import check_int
 from msda_cli.choices import EPOCHS, SELECT_METRICS, spoken
 from msda_cli.completion import choices as offer
-from msda_cli.cli.common import _list, _ints, _store, out, err, app, DbOption, FormatOption
+from msda_cli.cli.common import (
+    _list, _ints, _store, out, err, app, CpuOption, DbOption, FormatOption, GpusOption, GpusPerRunOption, JobsOption,
+)
 from msda_cli.cli.slurm_options import (AccountOption, CpusOption, LauncherOption, MaxParallelOption, MemOption,
                                         NodesOption, PartitionOption, QosOption, SlurmOptOption, TimeOption,
                                         WaitOption, slurm_options)
@@ -106,10 +108,10 @@ def reproduce(
                             "table's, else val_top1; top1 chooses on the test set, refused where the paper "
                             "chooses by validation).", autocompletion=offer(SELECT_METRICS))] = None,
     retry_failed: Annotated[bool, typer.Option("--retry-failed", help="Also resume runs that failed.")] = False,
-    jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
-    gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
-    gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
-    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
+    jobs: JobsOption = None,
+    gpus: GpusOption = None,
+    gpus_per_run: GpusPerRunOption = None,
+    cpu: CpuOption = False,
     launcher: LauncherOption = "local",
     partition: PartitionOption = None,
     time: TimeOption = None,

@@ -11,7 +11,10 @@ from typing_extensions import Annotated
 
 from msda_cli import completion
 from msda_cli.errors import MsdaError
-from msda_cli.cli.common import _list, _ints, _store, _has_accelerator, out, err, app, DbOption, FormatOption
+from msda_cli.cli.common import (
+    _list, _ints, _store, _has_accelerator, out, err, app, CpuOption, DataDirOption, DbOption, FormatOption, GpusOption,
+    GpusPerRunOption, JobsOption,
+)
 from msda_cli.cli.slurm_options import (AccountOption, CpusOption, LauncherOption, MaxParallelOption, MemOption,
                                         NodesOption, PartitionOption, QosOption, SlurmOptOption, TimeOption,
                                         WaitOption, slurm_options)
@@ -34,13 +37,13 @@ def train(
     subset: Annotated[Optional[str], typer.Option(help="Train on a stored subset (id from `msda subsample`).")] = None,
     resume: Annotated[Optional[str], typer.Option(help="Continue RUN_ID from its last checkpoint.",
                                                   autocompletion=completion.run_ids)] = None,
-    data_dir: Annotated[Optional[str], typer.Option("--data-dir", help="Local copy of the data set.")] = None,
+    data_dir: DataDirOption = None,
     download: Annotated[bool, typer.Option(
         "--download", help="Download the data set into --data-dir (machines with internet).")] = False,
-    cpu: Annotated[bool, typer.Option("--cpu", help="Train on the CPU even if a GPU is present.")] = False,
-    jobs: Annotated[Optional[int], typer.Option(help="Runs at once, each its own process (CPU: cores split).")] = None,
-    gpus: Annotated[Optional[str], typer.Option(help="GPUs to use, e.g. 0,1 (default: all, one run each).")] = None,
-    gpus_per_run: Annotated[Optional[int], typer.Option("--gpus-per-run", help="GPUs per run.")] = None,
+    cpu: CpuOption = False,
+    jobs: JobsOption = None,
+    gpus: GpusOption = None,
+    gpus_per_run: GpusPerRunOption = None,
     run_id: Annotated[Optional[str], typer.Option("--run-id", hidden=True, help="New run id.")] = None,
     name: Annotated[Optional[str], typer.Option(help="A name for the run(s), shown by `msda runs list`.")] = None,
     tag: Annotated[Optional[List[str]], typer.Option(
