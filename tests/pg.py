@@ -13,7 +13,6 @@ from __future__ import annotations
 import glob
 import os
 import shutil
-import socket
 import subprocess
 import tempfile
 import uuid
@@ -22,18 +21,14 @@ from pathlib import Path
 
 import pytest
 
+from msda_cli.engine.parallel import free_port
+
 PASSWORD_ROLE, PASSWORD = "msda_pw", "Secr3t-pw-9f2c"
 
 
 def _bindir() -> Path | None:
     found = sorted(glob.glob("/usr/lib/postgresql/*/bin/pg_ctl")) or [shutil.which("pg_ctl")]
     return Path(found[-1]).parent if found[-1] else None
-
-
-def _free_port() -> int:
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
 
 
 @dataclass
@@ -72,7 +67,7 @@ def pg_server():
     as_server = ["runuser", "-u", "postgres", "--"] if os.geteuid() == 0 else []
     home = Path(tempfile.mkdtemp(prefix="msda-pg-"))
     home.chmod(0o755)
-    data, sock, port = home / "data", home / "sock", _free_port()
+    data, sock, port = home / "data", home / "sock", free_port()
     for folder in (data, sock):
         folder.mkdir()
     for folder in (home, data, sock) if as_server else ():

@@ -196,8 +196,8 @@ def child_env(slot: Slot, environ=os.environ) -> dict[str, str]:
     return env
 
 
-def _free_port() -> int:
-    """A TCP port free now, for the process group of a multi-GPU child (children must not share one)."""
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 free now: a multi-GPU child's process group (children must not share one)."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -339,7 +339,7 @@ class _Launcher:
         view = self.views[spec.run_id]
         view.status, view.where = "starting", slot.where
         db, db_env = self.store.target.for_child()  # a password goes by PGPASSWORD, not the logged command
-        command = child_command(spec, slot, db, _free_port() if len(slot.gpus) > 1 else None)
+        command = child_command(spec, slot, db, free_port() if len(slot.gpus) > 1 else None)
         env = {**child_env(slot), **db_env}
         log_path = self.store.run_dir(spec.run_id) / CONSOLE_LOG
         log_path.parent.mkdir(parents=True, exist_ok=True)
